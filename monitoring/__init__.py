@@ -1,0 +1,1 @@
+"""medval.monitoring — production logs, drift, label-free performance, control charts, dashboard."""

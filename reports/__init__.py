@@ -1,0 +1,1 @@
+"""medval.reports — rendering only: results.json to HTML and PDF."""
