@@ -56,9 +56,9 @@ class WatchSpec(_Strict):
 
 
 class FeatureDriftSpec(_Strict):
-    method: str = "ks"
-    categorical_method: str = "chi2"
-    multiplicity: Literal["holm", "bh", "bonferroni", "none"] = "holm"
+    method: Literal["ks", "psi", "wasserstein", "jensenshannon"] = "ks"
+    categorical_method: Literal["chisquare", "psi", "jensenshannon"] = "chisquare"
+    multiplicity: Literal["holm", "bh", "none"] = "holm"
     alpha: float = Field(0.01, gt=0, lt=1)
     min_effect: float = Field(0.0, ge=0, description="a feature drifts only if its effect size reaches this too")
     severity: Severity = "warning"
