@@ -108,7 +108,7 @@ def _check_mask(mask: Any, name: str) -> np.ndarray:
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"{name!r} must be a binary mask with values 0 and 1; got {arr[first]!r} at index {first}"
+            f"{name!r} must be a binary mask with values 0 and 1; got {arr[first].item()!r} at index {first}"
         )
     return arr.astype(bool)
 
