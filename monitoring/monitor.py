@@ -193,21 +193,37 @@ def _realised(y: np.ndarray, scores: np.ndarray, threshold: float, confidence_le
 
 
 def _run_chart(spec, values: np.ndarray, sigmas: np.ndarray, target: float) -> dict:
-    """Standardise per-window values by their reference target and standard error, then chart them."""
+    """Standardise per-window values by their reference target and standard error, then chart them.
+
+    The plotted value of window i is z_i = (x_i - target) / se_i, so one design
+    (target 0, sigma 1) serves windows of different sizes; missing values (NaN)
+    are excluded by the chart and counted.
+    """
     from monitoring import charts
 
     z = (values - target) / sigmas
-    side = {"two-sided": "two-sided", "upper": "upper", "lower": "lower"}[spec.side]
     if spec.kind == "cusum":
-        design = charts.design_cusum(target=0.0, sigma=1.0, shift=spec.shift, arl0=spec.arl0, side=side)
+        design = charts.design_cusum(target=0.0, sigma=1.0, shift=spec.shift, arl0=spec.arl0, side=spec.side)
     else:
         kwargs = {} if spec.lam is None else {"lam": spec.lam}
-        design = charts.design_ewma(target=0.0, sigma=1.0, shift=spec.shift, arl0=spec.arl0, side=side, **kwargs)
-    finite = np.isfinite(z)
-    result = charts.run_chart(design, np.where(finite, z, 0.0))
+        design = charts.design_ewma(target=0.0, sigma=1.0, arl0=spec.arl0, side=spec.side, **kwargs)
+    result = charts.run_chart(design, z)
     d = result.to_dict()
-    alarms = [int(i) for i in getattr(result, "alarms", d.get("alarms", []))]
-    return {"design": design.to_dict(), "result": d, "alarm_indices": alarms, "z": z.tolist()}
+    if spec.kind == "cusum":
+        series = {k: v for k, v in (("C+ (upward)", d["upper"]), ("C- (downward)", d["lower"])) if v is not None}
+        limits = {"decision interval H": d["limit_upper"] if d["limit_upper"] is not None else d["limit_lower"]}
+    else:
+        series = {"EWMA": d["upper"]}
+        limits = {"LCL": d["limit_lower"], "UCL": d["limit_upper"]}
+    return {
+        "design": design.to_dict(),
+        "result": d,
+        "alarm_indices": [int(i) for i in result.alarms],
+        "first_alarm": result.first_alarm,
+        "z": [None if not np.isfinite(v) else float(v) for v in z],
+        "series": series,
+        "limits": limits,
+    }
 
 
 # --------------------------------------------------------------------------- the run
@@ -481,16 +497,17 @@ def run_monitoring(
     ref_sens = ref_est["metrics"].get("sensitivity", {}).get("estimate")
     ref_spec = ref_est["metrics"].get("specificity", {}).get("estimate")
     chart_alerts: dict[int, list[Alert]] = {}
+    n_ref = float(len(ref))
     for spec in p.charts:
         ns = np.array([w.n for w in tested_w], dtype=np.float64)
         if spec.statistic == "positive_rate":
             target = ref_pos_rate
             values = np.array([w.stats["positive_rate"] for w in tested_w])
-            sig = np.sqrt(target * (1 - target) / ns)
+            sig = np.sqrt(target * (1 - target) * (1 / ns + 1 / n_ref))
         elif spec.statistic == "mean_score":
             target = ref_mean_score
             values = np.array([w.stats["mean_score"] for w in tested_w])
-            sig = ref_sd_score / np.sqrt(ns)
+            sig = ref_sd_score * np.sqrt(1 / ns + 1 / n_ref)
         else:
             m = spec.statistic.removeprefix("estimated_")
             target = float(ref_sens if m == "sensitivity" else ref_spec)
@@ -600,17 +617,19 @@ def drift_table_for(ref: pd.DataFrame, cur: pd.DataFrame, numeric: list, categor
 
 
 def _estimate_se(profile: ReferenceProfile, windows: list[WindowResult], metric: str, target: float) -> np.ndarray:
-    """Per-window standard error of a CBPE estimate under no shift.
+    """Standard error of a window's CBPE estimate minus the reference value, under no shift.
 
     The estimate is a ratio over the window's expected positives (sensitivity)
     or negatives (specificity); its binomial standard error at the reference
-    value is sqrt(t (1 - t) / n_class), with n_class = n x reference prevalence
-    (or 1 - prevalence).
+    value t is sqrt(t (1 - t) / n_class), with n_class = n x reference
+    prevalence (or 1 - prevalence). The reference value has its own sampling
+    error (same formula with the reference's n), added in quadrature.
     """
     prev = profile.meta.get("prevalence") or 0.5
     share = prev if metric == "sensitivity" else 1 - prev
-    ns = np.array([w.n for w in windows], dtype=np.float64) * share
-    return np.sqrt(target * (1 - target) / np.maximum(ns, 1.0))
+    ns = np.maximum(np.array([w.n for w in windows], dtype=np.float64) * share, 1.0)
+    n_ref = max(len(profile.frame) * share, 1.0)
+    return np.sqrt(target * (1 - target) * (1 / ns + 1 / n_ref))
 
 
 def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, out_dir: Path, w_id: str, numeric: list, categorical: list) -> str | None:
