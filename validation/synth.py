@@ -199,7 +199,7 @@ AGE_LOGIT_SLOPE = 0.04          # per year: prevalence rises with age
 IMAGES_PER_PATIENT_P = (0.5, 0.3, 0.2)  # 1, 2, 3 images
 LATER_VIEW_VISIBLE_P = 0.85     # a diseased patient's later views show the nodules
 RADIUS_RANGE_PX = (2.0, 9.0)
-CONTRAST_RANGE = (0.035, 0.30)  # log-uniform, in attenuation units (lung field ~0.25)
+CONTRAST_RANGE = (0.025, 0.30)  # log-uniform, in attenuation units (lung field ~0.25)
 DEFAULT_EPOCH = date(2025, 1, 6)
 
 
