@@ -996,7 +996,7 @@ def embedding_drift(reference_emb, current_emb, *, method: Literal["mmd", "class
             threshold_on="p_value", drifted=bool(p < significance_level), n_reference=n1, n_current=n2,
             n_excluded=bad_x + bad_y, details=details)
     # domain classifier
-    from validation.stats import roc_auc  # DeLong AUC, validation.stats.roc
+    from validation.stats.roc import roc_auc  # DeLong AUC
     z = np.vstack([x, y])
     lab = np.concatenate([np.zeros(n1), np.ones(n2)])
     mu, sd = z.mean(axis=0), z.std(axis=0)
