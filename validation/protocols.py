@@ -526,20 +526,33 @@ _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w.-]*)\s*:(?:\s|$)")
 
 
 def _field_at(text: str, line: int) -> str:
-    """The dotted key path in force at ``line`` (1-based), from indentation alone.
+    """The key path in force at ``line`` (1-based), e.g. ``endpoints[1].criterion``, from indentation alone.
 
     Used only to name the field of a YAML syntax error, where no parse tree exists.
     """
-    stack: list[tuple[int, str]] = []
+    # stack of [indent, key, item index of the list under this key (-1: none)]
+    stack: list[list] = []
     for raw in text.splitlines()[:line]:
         m = _KEY_LINE.match(raw)
         if not m:
             continue
-        indent = len(m.group(1)) + (2 if raw.lstrip().startswith("- ") else 0)
+        indent = len(m.group(1))
+        item = raw.lstrip().startswith("- ")
+        if item:
+            while stack and stack[-1][0] > indent:
+                stack.pop()
+            if stack:  # the key owning this list (same indent in compact style)
+                stack[-1][2] += 1
+            indent += 2
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        stack.append((indent, m.group(2)))
-    return ".".join(k for _, k in stack) or "(top level)"
+        stack.append([indent, m.group(2), -1])
+    out = ""
+    for i, (_, key, idx) in enumerate(stack):
+        out += ("." if out else "") + key
+        if idx >= 0 and i < len(stack) - 1:
+            out += f"[{idx}]"
+    return out or "(top level)"
 
 
 def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> str:
@@ -604,6 +617,8 @@ def _message(err: dict) -> str:
     if t in {"criterion", "sha256", "identifier", "parameter", "cuts", "value_error", "semantic"}:
         return msg.removeprefix("Value error, ")
     got = err.get("input")
+    if t == "string_type" and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return f"expected text; got the number {got!r} (YAML reads unquoted digits as a number: quote the value)"
     if isinstance(got, (dict, list)):
         got_s = f"a {'mapping' if isinstance(got, dict) else 'list'}"
     else:
