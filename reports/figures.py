@@ -178,17 +178,21 @@ def thin_curve(x, y, *, max_points: int = MAX_CURVE_POINTS) -> np.ndarray:
 def _roc_fig(roc: dict, op: tuple[float, float] | None, auc_label: str | None):
     fpr = _floats(roc["fpr"], field="outcome.curves.roc.fpr")
     tpr = _floats(roc["tpr"], field="outcome.curves.roc.tpr")
+    grid = _floats(roc["fpr_grid"], field="outcome.curves.roc.fpr_grid")
     lower = _floats(roc["lower"], field="outcome.curves.roc.lower")
     upper = _floats(roc["upper"], field="outcome.curves.roc.upper")
-    if not (fpr.size == tpr.size == lower.size == upper.size):
-        raise ValueError("outcome.curves.roc: fpr, tpr, lower and upper must have equal lengths; got "
-                         f"{fpr.size}, {tpr.size}, {lower.size}, {upper.size}")
+    if fpr.size != tpr.size:
+        raise ValueError(f"outcome.curves.roc: fpr and tpr must have equal lengths; got {fpr.size} and {tpr.size}")
+    if not (grid.size == lower.size == upper.size):
+        raise ValueError("outcome.curves.roc: fpr_grid, lower and upper must have equal lengths; got "
+                         f"{grid.size}, {lower.size}, {upper.size}")
     keep = thin_curve(fpr, tpr)
+    gkeep = thin_curve(grid, np.nan_to_num(lower) + np.nan_to_num(upper))
     fig = _new_figure(3.3, 3.0)
     ax = fig.add_axes((0.16, 0.14, 0.78, 0.78))
     level = roc.get("confidence_level", 0.95)
-    ax.fill_between(fpr[keep], lower[keep], upper[keep], step="post", color=_BAND, alpha=0.6, lw=0,
-                    label=f"{round(100 * float(level))}% band")
+    ax.fill_between(grid[gkeep], lower[gkeep], upper[gkeep], color=_BAND, alpha=0.6, lw=0,
+                    label=f"{100 * float(level):g}% band")
     ax.step(fpr[keep], tpr[keep], where="post", color=_BLUE, label="ROC" + (f" ({auc_label})" if auc_label else ""))
     ax.plot([0, 1], [0, 1], ls=":", color=_GREY, lw=0.8)
     if op is not None:
@@ -255,8 +259,15 @@ def _froc_fig(froc: dict, points: list[dict]):
                     label="sensitivity at FP/image (95% CI)")
     positive = x[np.isfinite(x) & (x > 0)]
     if positive.size and positive.max() / positive.min() > 20:
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
         ax.set_xscale("log", base=2)
-        ax.set_xlim(max(positive.min(), 1 / 16), positive.max())
+        lo, hi = max(positive.min(), 1 / 16), positive.max()
+        ax.set_xlim(lo, hi)
+        ticks = [2.0 ** k for k in range(math.floor(math.log2(lo)), math.ceil(math.log2(hi)) + 1)]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("Mean false positives per image")
     ax.set_ylabel("Lesion sensitivity")
@@ -301,11 +312,15 @@ def distribution_figure(values, *, name: str, label: str, reference: float | Non
 # ------------------------------------------------------------------------ forest
 
 
+def _short(text: str, n: int = 16) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _forest_fig(strata: list[dict], overall: float | None, metric_label: str):
     k = len(strata)
-    height = 0.55 + 0.24 * k
+    height = 0.6 + 0.22 * k
     fig = _new_figure(3.0, height)
-    ax = fig.add_axes((0.05, 0.45 / height, 0.9, (height - 0.6) / height))
+    ax = fig.add_axes((0.33, 0.45 / height, 0.63, (height - 0.55) / height))
     ys = np.arange(k)[::-1]
     for y, s in zip(ys, strata):
         est, lo, hi = (float(s[key]) if s[key] not in (None, "nan") else float("nan")
@@ -316,7 +331,9 @@ def _forest_fig(strata: list[dict], overall: float | None, metric_label: str):
                 mfc="white" if s["small"] else colour)
     if overall is not None and math.isfinite(overall):
         ax.axvline(overall, color=_RED, ls="--", lw=0.8)
-    ax.set_yticks([])
+    ax.set_yticks(ys)
+    ax.set_yticklabels([_short(str(s["level"])) for s in strata])
+    ax.tick_params(axis="y", length=0)
     ax.set_ylim(-0.6, k - 0.4)
     ax.set_xlim(0, 1)
     ax.set_xlabel(metric_label)

@@ -189,7 +189,7 @@ def render_monitoring_html(data: dict) -> str:
     for key in ("plan", "reference", "windows", "alerts", "summary", "period", "monitoring_digest"):
         if key not in data:
             raise InputError(f"monitoring.json: missing top-level field '{key}'")
-    css = (TEMPLATES / "monitoring.css").read_text(encoding="utf-8")
+    css = (TEMPLATES / "monitoring_style.html.j2").read_text(encoding="utf-8")
     return _env().get_template("monitoring.html.j2").render(**build_context(data), css=css)
 
 

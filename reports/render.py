@@ -79,7 +79,7 @@ REQUIRED = (
     "context.run_id", "context.operator", "context.started_at", "context.finished_at",
     "context.environment.python", "context.environment.platform", "context.environment.packages",
     "context.environment.code_version",
-    "context.protocol_lock.locked_at", "context.protocol_lock.locked_by", "context.protocol_lock.audit_entry",
+    "context.protocol_lock",
     "context.cohort_description.description", "context.cohort_description.label_definition",
     "context.cohort_description.reference_standard", "context.cohort_description.inclusion_criteria",
     "context.cohort_description.sequestered", "context.cohort_description.source",
@@ -217,6 +217,13 @@ def load_results(run_dir: str | Path) -> dict:
     if results["inputs"]["mode"] not in ("regulatory", "exploratory"):
         raise InputError(f"{path}: field 'inputs.mode': expected 'regulatory' or 'exploratory'; "
                          f"got {results['inputs']['mode']!r}")
+    lock = results["context"]["protocol_lock"]
+    if lock is None and results["inputs"]["mode"] == "regulatory":
+        raise InputError(f"{path}: field 'context.protocol_lock' is null in a regulatory run "
+                         "(a regulatory run needs the protocol's lock entry)")
+    if lock is not None:
+        for key in ("locked_at", "locked_by", "audit_entry"):
+            _require(results, f"context.protocol_lock.{key}", str(path))
     _check_lists(results, str(path))
     _check_task_fields(results, str(path))
     return results
@@ -268,7 +275,7 @@ def _check_task_fields(results: dict, where: str) -> None:
                    "outcome.confusion.fn", "outcome.confusion.tn", "outcome.metrics.sensitivity",
                    "outcome.metrics.specificity", "outcome.metrics.ppv", "outcome.metrics.npv",
                    "outcome.metrics.prevalence", "outcome.metrics.auc", "outcome.curves.roc.fpr",
-                   "outcome.curves.roc.tpr", "outcome.curves.roc.lower", "outcome.curves.roc.upper",
+                   "outcome.curves.roc.tpr", "outcome.curves.roc.fpr_grid", "outcome.curves.roc.lower", "outcome.curves.roc.upper",
                    "outcome.curves.calibration.mean_predicted", "outcome.curves.calibration.observed",
                    "outcome.curves.calibration.lower", "outcome.curves.calibration.upper",
                    "outcome.curves.calibration.n"]
@@ -363,6 +370,7 @@ def _subgroups(results: dict) -> list[dict]:
         svg = figures.forest_figure(shown, name=f"sg{i}", overall=overall,
                                     metric_label=f"{metric_label(g['metric'])} ({fmt_level(g.get('confidence_level', 0.95))} CI)")
         view.append({"g": g, "strata": shown, "hidden": len(strata) - len(shown), "svg": svg,
+                     "heterogeneity": _heterogeneity(g["heterogeneity"]),
                      "n_small": sum(1 for s in strata if s["small"]), "overall": overall})
     return view
 
@@ -401,13 +409,61 @@ def _deviations(results: dict) -> list[dict]:
     rows = []
     for i, d in enumerate(results["outcome"]["deviations"]):
         if isinstance(d, str):
-            rows.append({"description": d, "impact": ""})
-        elif isinstance(d, dict) and "description" in d:
-            rows.append({"description": str(d["description"]), "impact": str(d.get("impact", ""))})
+            rows.append({"description": d, "impact": "", "kind": ""})
+        elif isinstance(d, dict) and ("description" in d or "text" in d):
+            rows.append({"description": str(d.get("description", d.get("text"))),
+                         "impact": str(d.get("impact", "")), "kind": str(d.get("kind", ""))})
         else:
             raise InputError(f"results.json: field 'outcome.deviations[{i}]': expected a string or an object "
-                             f"with 'description'; got {d!r}")
+                             f"with 'text' or 'description'; got {d!r}")
     return rows
+
+
+def _quality_rows(dq: dict) -> list[dict]:
+    """Data-quality gate rows: expectation, column, what was observed, success."""
+    rows = []
+    for r in dq["results"]:
+        parts = []
+        if r.get("observed"):
+            parts.append(str(r["observed"]))
+        if r.get("description"):
+            parts.append(str(r["description"]))
+        if r.get("unexpected_count") is not None and ("unexpected_count" in r):
+            parts.append(f"{fmt_count(r['unexpected_count'])} unexpected")
+        if r.get("unexpected_case_ids"):
+            ids = [str(x) for x in r["unexpected_case_ids"][:5]]
+            more = len(r["unexpected_case_ids"]) - len(ids)
+            parts.append("cases " + ", ".join(ids) + (f" (+{more})" if more > 0 else ""))
+        if r.get("error"):
+            parts.append(f"error: {r['error']}")
+        rows.append({"expectation": str(r["expectation"]), "column": "" if r.get("column") is None else str(r["column"]),
+                     "detail": "; ".join(parts), "success": bool(r["success"])})
+    return rows
+
+
+def fmt_mapping(obj: Any) -> str:
+    """A dict as ``key value, key value`` (sorted); anything else as text."""
+    if isinstance(obj, dict):
+        return ", ".join(f"{k} {fmt_mapping(v)}" for k, v in sorted(obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return ", ".join(fmt_mapping(v) for v in obj)
+    return str(obj)
+
+
+def _heterogeneity(h: Any) -> str:
+    if not h:
+        return ""
+    if not isinstance(h, dict):
+        return str(h)
+    parts = [str(h["method"])] if h.get("method") else []
+    if not _is_missing(h.get("statistic")) and h.get("statistic") is not None:
+        parts.append(f"statistic {fmt_num(h['statistic'], 2)}" + (f" (df {h['df']})" if h.get("df") is not None else ""))
+    if h.get("p_value") is not None:
+        parts.append(f"p = {fmt_num(h['p_value'], 3)}")
+    rest = {k: v for k, v in h.items() if k not in ("method", "statistic", "df", "p_value")}
+    if rest:
+        parts.append(fmt_mapping(rest))
+    return ", ".join(parts)
 
 
 def _model_card_html(markdown_text: str):
@@ -459,7 +515,10 @@ def build_view(results: dict, run_dir: Path) -> dict:
         "subgroups": [],
         "limitations": _limitations(results),
         "deviations": _deviations(results),
-        "model_card": _model_card_html(ctx["model_card"]),
+        "model_card": _model_card_html(ctx["model_card"]) if ctx["model_card"].strip() else None,
+        "quality_rows": _quality_rows(out["data_quality"]),
+        "cohort_source": fmt_mapping(ctx["cohort_description"]["source"]),
+        "exposure_models": [fmt_mapping(m) for m in ctx["exposure"]["by_models"]],
         "has_confusion": "confusion" in out,
         "has_segmentation": "segmentation" in out,
         "has_detection": "detection" in out,
@@ -489,7 +548,7 @@ def build_view(results: dict, run_dir: Path) -> dict:
             m: Markup(figures.distribution_figure(
                 seg[m]["values"], name=m,
                 label=metric_label(m) + (f" ({seg[m]['unit']})" if seg[m]["unit"] else ""),
-                reference=ref.get(m), reference_label="acceptance threshold" if m in ref else None))
+                reference=ref.get(m), reference_label="criterion threshold (judged on the CI bound of the mean)" if m in ref else None))
             for m in ("dice", "hd95")}
     if "detection" in out:
         view["froc_svg"] = Markup(figures.froc_figure(out["curves"]["froc"],
@@ -513,6 +572,14 @@ def _is_number(text: str) -> bool:
 # ------------------------------------------------------------------ rendering
 
 
+def issue_report(run_dir: str | Path, *, out_dir: str | Path | None = None, audit_db: str | Path | None = None,
+                 actor: str | None = None):
+    """Render and record the issue in the audit store; see :func:`reports.issuance.issue_report`."""
+    from reports.issuance import issue_report as _issue
+
+    return _issue(run_dir, out_dir=out_dir, audit_db=audit_db, actor=actor)
+
+
 def _environment():
     import jinja2
 
@@ -524,7 +591,7 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(num=fmt_num, ci=fmt_ci, count=fmt_count, pct=fmt_pct, level=fmt_level,
+    env.filters.update(mapping=fmt_mapping, num=fmt_num, ci=fmt_ci, count=fmt_count, pct=fmt_pct, level=fmt_level,
                        criterion=fmt_criterion, metric_label=metric_label)
     return env
 

@@ -124,20 +124,29 @@ def auc_hanley_mcneil(labels: np.ndarray, scores: np.ndarray) -> dict:
             "n_pos": n1, "n_neg": n0}
 
 
-def roc_points(labels: np.ndarray, scores: np.ndarray) -> dict:
-    """Empirical ROC (one point per distinct threshold) with a pointwise Wilson-style band on TPR."""
+def roc_points(labels: np.ndarray, scores: np.ndarray, *, grid_size: int = 101) -> dict:
+    """Empirical ROC in ``validation.stats.ROCCurve.to_dict()`` form.
+
+    One point per distinct threshold; the band is given on a fixed FPR grid
+    (as the stats module does), here a pointwise Wald band on TPR at the grid
+    (the real runner uses a stratified bootstrap; the report only draws it).
+    """
     order = np.argsort(-scores, kind="mergesort")
     s, y = scores[order], labels[order]
     distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
     tp = np.r_[0, np.cumsum(y)[distinct]]
     fp = np.r_[0, np.cumsum(1 - y)[distinct]]
-    n1, n0 = tp[-1], fp[-1]
+    n1, n0 = int(tp[-1]), int(fp[-1])
     tpr, fpr = tp / n1, fp / n0
-    half = Z95 * np.sqrt(tpr * (1 - tpr) / n1 + 1e-12)
-    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(),
-            "lower": np.clip(tpr - half, 0, 1).tolist(), "upper": np.clip(tpr + half, 0, 1).tolist(),
-            "thresholds": [1.0] + s[distinct].tolist(), "confidence_level": 0.95,
-            "band_method": "pointwise Wald on TPR"}
+    grid = np.linspace(0, 1, grid_size)
+    tpr_grid = np.asarray([tpr[fpr <= g].max() for g in grid])
+    half = Z95 * np.sqrt(tpr_grid * (1 - tpr_grid) / n1 + 1e-12)
+    auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": [None] + s[distinct].tolist(),
+            "fpr_grid": grid.tolist(), "tpr_grid": tpr_grid.tolist(),
+            "lower": np.clip(tpr_grid - half, 0, 1).tolist(), "upper": np.clip(tpr_grid + half, 0, 1).tolist(),
+            "auc": auc, "confidence_level": 0.95, "method": "pointwise-wald (fixture)", "n_resamples": 0,
+            "seed": 0, "n_pos": n1, "n_neg": n0}
 
 
 def _thumbnail(rng: np.random.Generator, *, lesion: bool, size: int = 96) -> bytes:
@@ -353,22 +362,23 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
         c["passed"] = bool(x >= float(value) if op == ">=" else x <= float(value))
     outcome["criteria"] = criteria
     outcome["verdict"] = "PASS" if all(c["passed"] for c in criteria) else "FAIL"
-    outcome["data_quality"] = {
-        "success": True, "suite": f"{pid}-cohort-gate",
-        "results": [
-            {"expectation": "expect_column_values_to_not_be_null", "column": "label", "success": True,
-             "observed": "0 null of " + str(n)},
-            {"expectation": "expect_column_values_to_be_in_set", "column": "sex", "success": True,
-             "observed": "values {F, M}"},
-            {"expectation": "expect_column_values_to_be_between", "column": "age", "success": True,
-             "observed": f"min {int(ages.min())}, max {int(ages.max())}"},
-            {"expectation": "expect_column_values_to_be_unique", "column": "case_id", "success": True,
-             "observed": "0 duplicates"},
-        ]}
+    def expectation(name, column, description, unexpected=0):
+        return {"expectation": name, "column": column, "success": unexpected == 0,
+                "unexpected_count": unexpected, "unexpected_examples": [], "unexpected_case_ids": [],
+                "description": description, "error": None}
+    dq_results = [
+        expectation("expect_column_values_to_not_be_null", "label", "label is present for every case"),
+        expectation("expect_column_values_to_be_in_set", "sex", "sex is F or M"),
+        expectation("expect_column_values_to_be_between", "age", "age between 18 and 110 years"),
+        expectation("expect_column_values_to_be_unique", "case_id", "case ids are unique"),
+    ]
+    outcome["data_quality"] = {"success": True, "suite": f"{pid}-cohort-gate", "results": dq_results,
+                               "n_rows": n + 10, "n_expectations": len(dq_results), "n_failed": 0,
+                               "derived_columns": [], "engine": "great_expectations 1.24.0"}
     outcome["baseline"] = _baseline(labels, ages, sexes, sites, vendors)
     if mode == "exploratory":
-        outcome["deviations"] = [{"description": "Run in exploratory mode: the protocol was not locked "
-                                                 "before scoring.", "impact": "Results are not confirmatory."}]
+        outcome["deviations"] = [
+            {"kind": "mode", "text": "Exploratory run: protocol lock and input pinning were not enforced."}]
     # Error-analysis gallery: worst misses first (lowest-scoring positives), then highest-scoring negatives.
     fn_idx = np.nonzero((labels == 1) & (decision == 0))[0]
     fp_idx = np.nonzero((labels == 0) & (decision == 1))[0]
@@ -400,15 +410,16 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
         "seed": 20260101, "mode": mode,
     }
     context = {
-        "run_id": f"run-{task[:3]}-20260115T101500Z", "operator": "qa.engineer",
-        "started_at": "2026-01-15T10:15:00Z", "finished_at": "2026-01-15T10:17:42Z",
+        "run_id": f"run-20260115-{task[:3]}{seed:05d}", "operator": "qa.engineer",
+        "started_at": "2026-01-15T10:15:00+00:00", "finished_at": "2026-01-15T10:17:42+00:00",
         "environment": {"python": "3.11.2", "implementation": "CPython",
                         "platform": "Linux-6.1.0-x86_64-with-glibc2.36", "machine": "x86_64",
                         "packages": {"medval": "0.1.0", "numpy": "2.2.6", "scipy": "1.15.3",
                                      "onnxruntime": "1.32.0", "pandas": "2.3.1", "jinja2": "3.1.6",
                                      "matplotlib": "3.11.2", "weasyprint": "70.0"},
                         "code_version": "8c9121786586c2ade3f4aac3dfebd77391c734e9"},
-        "protocol_lock": {"locked_at": "2026-01-14T16:02:11Z", "locked_by": "stats.lead", "audit_entry": 12},
+        "protocol_lock": None if mode == "exploratory" else {
+            "locked_at": "2026-01-14T16:02:11+00:00", "locked_by": "stats.lead", "audit_entry": 12},
         "cohort_description": {
             "id": inputs["cohort"]["id"], "version": 3, "modality": "DX (in-silico radiograph)",
             "task": task, "description": "Sequestered in-silico test cohort from four sites and three vendors.",
@@ -416,12 +427,20 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
             "reference_standard": "Generator ground truth: lesion masks drawn by the simulator (no reader error)",
             "inclusion_criteria": ["adult patients (age >= 18 years)", "frontal projection",
                                    "image decodable and 128x128 after resampling"],
-            "sequestered": True, "source": "medval.synth, seed 2026"},
+            "sequestered": True, "source": {"generator": "validation.synth", "seed": 2026},
+            "manifest": "manifest.csv", "manifest_sha256": digest(["manifest", task]),
+            "digest": inputs["cohort"]["digest"]},
         "model_card": MODEL_CARD.format(model_id=model_id, version="1.0.0"),
-        "exposure": {"count": 3, "by_models": [{"model_id": model_id, "version": "0.9.0", "runs": 2},
-                                               {"model_id": model_id, "version": "1.0.0", "runs": 1}],
-                     "limit": 5, "warning": None},
-        "audit": {"run_entry": 17, "chain_verified": True},
+        "exposure": {"cohort_digest": inputs["cohort"]["digest"], "count": 3,
+                     "by_models": [{"model_id": model_id, "version": "0.9.0", "sha256": digest(["old", model_id]),
+                                    "runs": 2},
+                                   {"model_id": model_id, "version": "1.0.0", "sha256": inputs["model"]["sha256"],
+                                    "runs": 1}],
+                     "by_mode": {"regulatory": 2, "exploratory": 1}, "limit": 5, "warning": None,
+                     "cohort_ids": [inputs["cohort"]["id"]], "first_run_at": "2025-11-02T09:12:00+00:00",
+                     "last_run_at": "2026-01-15T10:17:40+00:00", "before_this_run": 2},
+        "audit": {"db": ".medval/audit.sqlite", "run_entry": 17, "run_entry_hash": digest(["entry", 17]),
+                  "chain_verified": True, "n_entries": 17, "problems": []},
         "protocol_text": PROTOCOL_TEXT.format(
             pid=pid, title=title, task=task, primary=criteria[0]["endpoint"], metric=criteria[0]["metric"],
             method=criteria[0]["method"], thr=criteria[0]["criterion"].split()[-1]),
