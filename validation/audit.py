@@ -336,6 +336,8 @@ class AuditStore:
         expected_seq = 1
         prev_hash = GENESIS
         hashes: dict[str, int] = {}
+        rows_seen = False
+        prev_seq = 0
         for seq, kind, actor, ts, payload_text, stored_prev, stored_hash in rows:
             if seq != expected_seq:
                 if seq > expected_seq:
@@ -359,16 +361,26 @@ class AuditStore:
                 moved = ""
                 for other in (seq - 1, seq + 1):
                     if other > 0 and entry_hash(other, kind, actor, ts, payload, stored_prev) == stored_hash:
-                        moved = f"; its content is entry {other}'s (rows reordered)"
+                        moved = f"; its content is entry {other}'s (rows reordered or renumbered)"
                 problems.append({"seq": seq,
                                  "problem": f"content does not match its hash (stored {stored_hash[:16]}…, "
                                             f"recomputed {recomputed[:16]}…): the entry was altered{moved}"})
-            if stored_prev != prev_hash:
-                problems.append({"seq": seq,
-                                 "problem": f"prev_hash {stored_prev[:16]}… is not the hash of the entry before it "
-                                            f"({prev_hash[:16]}…): an entry was inserted, deleted or reordered "
-                                            f"before entry {seq}"})
+            gap = seq != expected_seq
+            # A gap, or the row's own altered content, already explains a broken link.
+            if stored_prev != prev_hash and not (gap and rows_seen) and recomputed == stored_hash:
+                if seq == 1 or not rows_seen:
+                    problems.append({"seq": seq, "problem": f"prev_hash {stored_prev[:16]}… of the first entry is "
+                                                            f"not the genesis value: entries before it were removed"})
+                else:
+                    # Both rows may be self-consistent (an attacker re-hashed one): the break is the link.
+                    problems.append({"seq": prev_seq,
+                                     "problem": f"the link from entry {prev_seq} to entry {seq} is broken: entry {seq} "
+                                                f"records prev_hash {stored_prev[:16]}… but entry {prev_seq} hashes to "
+                                                f"{prev_hash[:16]}… (entry {prev_seq} was altered and re-hashed or "
+                                                f"inserted, or entry {seq}'s prev_hash was rewritten)"})
             hashes[stored_hash] = seq
+            rows_seen = True
+            prev_seq = seq
             prev_hash = stored_hash
             expected_seq = seq + 1
         last_seq = rows[-1][0] if rows else 0
