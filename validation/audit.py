@@ -338,6 +338,8 @@ class AuditStore:
         hashes: dict[str, int] = {}
         rows_seen = False
         prev_seq = 0
+        prev_ok = False
+        prev_stored_prev = None
         for seq, kind, actor, ts, payload_text, stored_prev, stored_hash in rows:
             if seq != expected_seq:
                 if seq > expected_seq:
@@ -362,6 +364,13 @@ class AuditStore:
                 for other in (seq - 1, seq + 1):
                     if other > 0 and entry_hash(other, kind, actor, ts, payload, stored_prev) == stored_hash:
                         moved = f"; its content is entry {other}'s (rows reordered or renumbered)"
+                        if other == seq - 1 and prev_ok and stored_prev == prev_stored_prev:
+                            # this row and the one before both claim the same predecessor: the one
+                            # before was inserted, and the rows after it renumbered
+                            problems.append({"seq": prev_seq,
+                                             "problem": f"entry {prev_seq} was inserted: it claims the same "
+                                                        f"predecessor as the renumbered entry {seq} "
+                                                        f"(originally entry {prev_seq})"})
                 problems.append({"seq": seq,
                                  "problem": f"content does not match its hash (stored {stored_hash[:16]}…, "
                                             f"recomputed {recomputed[:16]}…): the entry was altered{moved}"})
@@ -379,6 +388,8 @@ class AuditStore:
                                                 f"{prev_hash[:16]}… (entry {prev_seq} was altered and re-hashed or "
                                                 f"inserted, or entry {seq}'s prev_hash was rewritten)"})
             hashes[stored_hash] = seq
+            prev_ok = recomputed == stored_hash
+            prev_stored_prev = stored_prev
             rows_seen = True
             prev_seq = seq
             prev_hash = stored_hash
