@@ -43,6 +43,7 @@ import csv
 import io
 import json
 import math
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -687,6 +688,8 @@ def iter_cases(
 
 # --------------------------------------------------------------------------- writing files
 
+_UID_NAMESPACE = uuid.UUID("6f1c1d52-8b7e-5a39-9a55-3c2f0e7d4b10")  # medval synth UIDs
+
 MANIFEST_COLUMNS = (
     "case_id", "patient_id", "image_path", "image_sha256", "mask_path", "mask_sha256",
     "label", "lesions", "site", "manufacturer", "sex", "age",
@@ -695,9 +698,12 @@ MANIFEST_COLUMNS = (
 
 
 def _uid(*parts: Any) -> str:
-    from pydicom.uid import generate_uid
+    """A deterministic DICOM UID: ``2.25.`` + a name-based (RFC 4122 version 5) UUID as an integer.
 
-    return str(generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts]))
+    (pydicom's ``generate_uid(prefix=None)`` ignores its entropy sources and is random.)
+    """
+    name = "\x1f".join(str(p) for p in parts)
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
 
 def case_to_dicom(case: SynthCase, *, uid_seed: str = "") -> Any:
