@@ -38,6 +38,8 @@ def _show(value: Any) -> str:
         if value.size <= 6:
             return repr(value.tolist())
         return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        value = value.item()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -199,7 +201,7 @@ def check_binary_labels(y_true: Any, name: str = "y_true", *, require_both: bool
         bad = (arr != 0) & (arr != 1)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name!r} must contain only 0 and 1; got {arr[first]!r} at index {first}")
+            raise ValueError(f"{name!r} must contain only 0 and 1; got {arr[first].item()!r} at index {first}")
     out = arr.astype(bool)
     if require_both:
         n_pos = int(out.sum())

@@ -26,6 +26,7 @@ pairs <- list(c(0, 1), c(1, 1), c(0, 10), c(1, 10), c(5, 10), c(9, 10), c(10, 10
               c(999, 1000), c(1, 2), c(37, 40))
 levels <- c(0.90, 0.95, 0.99)
 single <- list()
+p0cc <- function(x, n) if (abs(x - n * 0.5) >= 0.5) 0.5 else 0.9
 for (pr in pairs) for (cl in levels) {
   x <- pr[1]; n <- pr[2]
   single[[length(single) + 1]] <- list(
@@ -34,8 +35,10 @@ for (pr in pairs) for (cl in levels) {
     clopper_pearson_call = sprintf("binom.test(%d, %d, conf.level = %.2f)$conf.int", x, n, cl),
     wilson = num(suppressWarnings(prop.test(x, n, conf.level = cl, correct = FALSE))$conf.int),
     wilson_call = sprintf("prop.test(%d, %d, conf.level = %.2f, correct = FALSE)$conf.int", x, n, cl),
-    wilson_cc = num(suppressWarnings(prop.test(x, n, conf.level = cl, correct = TRUE))$conf.int),
-    wilson_cc_call = sprintf("prop.test(%d, %d, conf.level = %.2f, correct = TRUE)$conf.int", x, n, cl)
+    # prop.test shrinks the continuity correction to |x - n p| when that is < 1/2 (p = the
+    # null value, 0.5 by default); choose p so the full 1/2 correction (Newcombe method 4) applies.
+    wilson_cc = num(suppressWarnings(prop.test(x, n, p = p0cc(x, n), conf.level = cl, correct = TRUE))$conf.int),
+    wilson_cc_call = sprintf("prop.test(%d, %d, p = %.1f, conf.level = %.2f, correct = TRUE)$conf.int", x, n, p0cc(x, n), cl)
   )
 }
 
