@@ -289,7 +289,7 @@ def _ks_d(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _smirnov_sf(n: float, x: float) -> float:
-    """One-sided Smirnov tail P(D_n^+ >= x), Birnbaum–Tingey series, vectorised in log space.
+    r"""One-sided Smirnov tail P(D_n^+ >= x), Birnbaum–Tingey series, vectorised in log space.
 
     .. math:: x \sum_{j=0}^{\lfloor n(1-x) \rfloor} \binom{n}{j}
               (1 - x - j/n)^{n-j} (x + j/n)^{j-1}
