@@ -167,9 +167,9 @@ def _fit_cbpe(profile: ReferenceProfile):
     return CBPE.fit(ref["score"].to_numpy(dtype=np.float64), ref["label"].to_numpy(dtype=np.int64))
 
 
-def _estimate(cbpe, scores: np.ndarray, threshold: float) -> dict:
+def _estimate(cbpe, scores: np.ndarray, threshold: float, seed: int) -> dict:
     """CBPE estimate as {metric: {estimate, lower, upper}} plus the raw to_dict()."""
-    est = cbpe.estimate(scores, threshold=threshold)
+    est = cbpe.estimate(scores, threshold=threshold, seed=seed)
     d = est.to_dict()
     out = {}
     for m in ("sensitivity", "specificity"):
@@ -323,7 +323,7 @@ def run_monitoring(
     frame = pd.concat([frame, win], axis=1)
 
     cbpe = _fit_cbpe(profile)
-    ref_est = _estimate(cbpe, ref["score"].to_numpy(dtype=np.float64), threshold)
+    ref_est = _estimate(cbpe, ref["score"].to_numpy(dtype=np.float64), threshold, p.seed)
     validated = profile.meta.get("validated", {})
     limits: dict[str, float] = {}
     for m in ("sensitivity", "specificity"):
@@ -369,10 +369,23 @@ def run_monitoring(
                 Alert(w_id, w_idx, family, feature, statistic, float(value), float(thr), severity, message)
             )
 
-        est = _estimate(cbpe, scores, threshold)
+        est = _estimate(cbpe, scores, threshold, p.seed + w_idx)
         details["estimated_performance"] = est
         stats["estimated_sensitivity"] = _f(est["metrics"].get("sensitivity", {}).get("estimate"))
         stats["estimated_specificity"] = _f(est["metrics"].get("specificity", {}).get("estimate"))
+        ep = p.performance.estimated
+        if ep.by:
+            sub: list[dict] = []
+            for col in ep.by:
+                if col not in cur.columns:
+                    raise InputError(f"{loaded.path or 'plan'}: field 'performance.estimated.by': no column {col!r} in the logs")
+                for level, g in sorted(cur.groupby(col), key=lambda kv: str(kv[0])):
+                    if len(g) < ep.min_subgroup_n:
+                        sub.append({"column": col, "level": str(level), "n": len(g), "estimated": None})
+                        continue
+                    e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed + w_idx)
+                    sub.append({"column": col, "level": str(level), "n": len(g), "estimated": e["metrics"]})
+            details["estimated_by_subgroup"] = sub
         if tested:
             fd = p.drift.features
             report = drift_table_for(ref, cur, numeric, categorical, fd)
@@ -436,7 +449,6 @@ def run_monitoring(
                             od.severity,
                             f"model output {o.feature} drifted ({o.method}: {o.effect_size_name} = {o.effect_size:.3f})",
                         )
-            ep = p.performance.estimated
             for m, lim in limits.items():
                 v = est["metrics"].get(m)
                 if not v or v.get("upper") is None:
@@ -452,6 +464,21 @@ def run_monitoring(
                         f"estimated {m} {float(v['estimate']):.3f} (band {float(v['lower']):.3f}-{float(v['upper']):.3f}) "
                         f"is below the validated limit {lim - ep.margin:.3f}",
                     )
+            for sg in details.get("estimated_by_subgroup", []):
+                for m, lim in limits.items():
+                    v = (sg["estimated"] or {}).get(m)
+                    if v and v.get("upper") is not None and float(v["upper"]) < lim - ep.margin:
+                        alert(
+                            "estimated_performance",
+                            f"estimated_{m}[{sg['column']}={sg['level']}]",
+                            "cbpe",
+                            v["estimate"],
+                            lim - ep.margin,
+                            ep.severity,
+                            f"estimated {m} for {sg['column']} = {sg['level']} (n = {sg['n']}): "
+                            f"{float(v['estimate']):.3f} (band {float(v['lower']):.3f}-{float(v['upper']):.3f}) "
+                            f"is below the validated limit {lim - ep.margin:.3f}",
+                        )
         rp = p.performance.realised
         if n_lab >= rp.min_labelled:
             lab_mask = y.notna().to_numpy()
@@ -498,16 +525,17 @@ def run_monitoring(
     ref_spec = ref_est["metrics"].get("specificity", {}).get("estimate")
     chart_alerts: dict[int, list[Alert]] = {}
     n_ref = float(len(ref))
+    de = {"score": 1.0, "decision": 1.0, **(profile.meta.get("design_effect") or {})}
     for spec in p.charts:
         ns = np.array([w.n for w in tested_w], dtype=np.float64)
         if spec.statistic == "positive_rate":
             target = ref_pos_rate
             values = np.array([w.stats["positive_rate"] for w in tested_w])
-            sig = np.sqrt(target * (1 - target) * (1 / ns + 1 / n_ref))
+            sig = np.sqrt(de["decision"] * target * (1 - target) * (1 / ns + 1 / n_ref))
         elif spec.statistic == "mean_score":
             target = ref_mean_score
             values = np.array([w.stats["mean_score"] for w in tested_w])
-            sig = ref_sd_score * np.sqrt(1 / ns + 1 / n_ref)
+            sig = ref_sd_score * np.sqrt(de["score"] * (1 / ns + 1 / n_ref))
         else:
             m = spec.statistic.removeprefix("estimated_")
             target = float(ref_sens if m == "sensitivity" else ref_spec)
@@ -623,13 +651,16 @@ def _estimate_se(profile: ReferenceProfile, windows: list[WindowResult], metric:
     or negatives (specificity); its binomial standard error at the reference
     value t is sqrt(t (1 - t) / n_class), with n_class = n x reference
     prevalence (or 1 - prevalence). The reference value has its own sampling
-    error (same formula with the reference's n), added in quadrature.
+    error (same formula with the reference's n), added in quadrature; both are
+    inflated by the reference's design effect for clustering (several images
+    per patient).
     """
     prev = profile.meta.get("prevalence") or 0.5
     share = prev if metric == "sensitivity" else 1 - prev
     ns = np.maximum(np.array([w.n for w in windows], dtype=np.float64) * share, 1.0)
     n_ref = max(len(profile.frame) * share, 1.0)
-    return np.sqrt(target * (1 - target) * (1 / ns + 1 / n_ref))
+    de = float((profile.meta.get("design_effect") or {}).get("decision", 1.0))
+    return np.sqrt(de * target * (1 - target) * (1 / ns + 1 / n_ref))
 
 
 def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, out_dir: Path, w_id: str, numeric: list, categorical: list) -> str | None:

@@ -92,6 +92,8 @@ class EstimatedPerformanceSpec(_Strict):
     limits: dict[Literal["sensitivity", "specificity"], float] = Field(default_factory=dict)
     limit_source: Literal["plan", "validated_lower_bound"] = "validated_lower_bound"
     margin: float = Field(0.0, ge=0, lt=1, description="alarm below (limit - margin)")
+    by: list[str] = Field(default_factory=list, description="also estimate per level of these columns")
+    min_subgroup_n: int = Field(40, ge=10, description="smallest subgroup estimated within a window")
     severity: Severity = "critical"
 
 

@@ -102,6 +102,36 @@ def validated_bounds(results: dict) -> dict[str, dict[str, float]]:
     return out
 
 
+def design_effect(values: np.ndarray, clusters: np.ndarray) -> float:
+    """Kish design effect of a mean under clustering (several images per patient), floored at 1.
+
+    DE = Var_cluster(mean) / Var_iid(mean), with the cluster-robust (ratio
+    estimator) variance ``n_c / (n_c - 1) * sum_c (Y_c - m_c ybar)^2 / N^2``
+    and the i.i.d. variance ``s^2 / N`` [1]_. Monitoring windows of production
+    traffic are clustered the same way, so per-window standard errors are
+    inflated by sqrt(DE).
+
+    References
+    ----------
+    .. [1] Kish L. Survey Sampling. Wiley, 1965, section 8.2.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = y.size
+    if n < 2:
+        return 1.0
+    codes, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    n_c = codes.size
+    if n_c < 2:
+        return 1.0
+    ybar = y.mean()
+    tot = np.bincount(inv, weights=y - ybar, minlength=n_c)
+    v_cluster = n_c / (n_c - 1) * float((tot**2).sum()) / n**2
+    v_iid = float(y.var(ddof=1)) / n
+    if v_iid <= 0:
+        return 1.0
+    return max(1.0, v_cluster / v_iid)
+
+
 def _find_dir(candidates: list[Any], run_dir: Path) -> Path | None:
     for c in candidates:
         if not c:
@@ -196,6 +226,10 @@ def build_reference_profile(
     frame["site"] = manifest.loc[frame["case_id"], "site"].astype(str).to_numpy()
     frame["manufacturer"] = manifest.loc[frame["case_id"], "manufacturer"].astype(str).to_numpy()
     frame["label"] = manifest.loc[frame["case_id"], "label"].astype("Int8").to_numpy()
+    if "patient_id" in manifest.columns:
+        frame["patient_id"] = manifest.loc[frame["case_id"], "patient_id"].astype(str).to_numpy()
+    else:
+        frame["patient_id"] = frame["case_id"]
 
     missing = ~frame["case_id"].isin(preds.index)
     if missing.any():
@@ -211,7 +245,7 @@ def build_reference_profile(
         )
     frame["decision"] = (frame["score"] >= threshold).astype(np.int8)
     emb_cols = [c for c in frame.columns if c.startswith("emb_")]
-    frame = frame[["case_id", "site", "manufacturer", "label", "score", "decision", *emb_cols, *IMAGE_STAT_COLUMNS]]
+    frame = frame[["case_id", "patient_id", "site", "manufacturer", "label", "score", "decision", *emb_cols, *IMAGE_STAT_COLUMNS]]
     frame = frame.sort_values("case_id", kind="mergesort").reset_index(drop=True)
 
     buf = io.BytesIO()
@@ -231,6 +265,11 @@ def build_reference_profile(
         "positive_rate": float(frame["decision"].mean()),
         "mean_score": float(frame["score"].mean()),
         "embedding_dim": len(emb_cols),
+        "n_patients": int(frame["patient_id"].nunique()),
+        "design_effect": {
+            "score": design_effect(frame["score"].to_numpy(dtype=np.float64), frame["patient_id"].to_numpy()),
+            "decision": design_effect(frame["decision"].to_numpy(dtype=np.float64), frame["patient_id"].to_numpy()),
+        },
         "validated": validated_bounds(results),
         "cbpe_calibration": {
             "data": "reference_profile.parquet columns score, label",
