@@ -24,7 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         usage=_USAGE,
         description="Run a monitoring plan over production logs, or generate a demo stream, "
         "or build a reference profile. Exit 0 no alert, 1 alerts raised, 2 bad input.",
-        add_help=False,
     )
     p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=_dispatch)
