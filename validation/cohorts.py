@@ -29,9 +29,9 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -334,7 +334,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     out["label"] = out["label"].astype(np.int64)
     out["age"] = pd.array([int(a) if a != "" else pd.NA for a in out["age"]], dtype="Int64")
     for col in ("pixel_spacing_row", "pixel_spacing_col"):
-        out[col] = pd.to_numeric(out[col].replace("", np.nan), errors="raise").astype(np.float64)
+        out[col] = np.array([float(x) if x != "" else np.nan for x in out[col]], dtype=np.float64)
     return out
 
 
