@@ -365,7 +365,7 @@ def bootstrap(
                 s = np.unique(st_inv[mem])
                 if s.size > 1:
                     raise ValueError(
-                        f"each cluster must lie in one stratum; cluster {np.unique(np.asarray(clusters))[g]!r} "
+                        f"each cluster must lie in one stratum; cluster {np.unique(np.asarray(clusters))[g].item()!r} "
                         f"spans {s.size} strata"
                     )
                 cl_stratum[g] = s[0]
