@@ -226,7 +226,7 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray, *, target_sensitivi
             f"the tuning split needs positive and negative cases to choose a threshold; "
             f"got {pos.size} positive and {int((~labels).sum())} negative"
         )
-    k = int(np.floor((1.0 - target_sensitivity) * pos.size))
+    k = int(np.floor((1.0 - target_sensitivity) * pos.size + 1e-9))  # 1e-9: (1-0.9)*10 is 0.0999…
     return float(np.floor(pos[k] * 1e4) / 1e4)
 
 
