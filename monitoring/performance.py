@@ -187,7 +187,7 @@ def _labels(y, name: str) -> np.ndarray:
     ok = np.isnan(arr) | (arr == 0) | (arr == 1)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise InputError(f"'{name}'[{i}] = {arr[i]!r}: labels must be 0, 1 (or NaN for missing)")
+        raise InputError(f"'{name}'[{i}] = {float(arr[i])!r}: labels must be 0, 1 (or NaN for missing)")
     return arr
 
 
