@@ -394,3 +394,20 @@ def test_committed_classifier_sensitivity_on_a_test_like_cohort():
     assert labels.sum() >= 40
     assert 0.75 <= sensitivity <= 0.97, sensitivity
     assert specificity >= 0.70, specificity
+
+
+def test_cli_lock_records_an_audit_entry(tmp_path):
+    from validation.audit import AuditStore
+
+    onnx_path = _tiny_classifier(tmp_path / "cli" / "1" / "model.onnx")
+    db = tmp_path / "audit.sqlite"
+    code = cli_main([
+        "model", "lock", str(onnx_path), "--id", "tiny", "--version", "1", "--task", "binary-classification",
+        "--threshold", "0.4", "--preprocessing", json.dumps(PRE), "--intended-use", "tests", "--audit-db", str(db),
+    ])
+    assert code == 0
+    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    store = AuditStore(db)
+    (entry,) = store.find("model.lock", sha256=sha)
+    assert entry.payload["model_id"] == "tiny" and entry.payload["operating_threshold"] == 0.4
+    assert store.verify().ok
