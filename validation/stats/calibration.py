@@ -83,7 +83,7 @@ def _check_inputs(y_true: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
     bad = (p < 0) | (p > 1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"'prob' must lie in [0, 1]; got {p[first]!r} at index {first}")
+        raise ValueError(f"'prob' must lie in [0, 1]; got {float(p[first])!r} at index {first}")
     return y, p
 
 
