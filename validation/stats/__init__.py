@@ -59,3 +59,70 @@ __all__ += [
     "proportion_ci", "proportion_ci_array", "roc_auc", "roc_auc_paired", "roc_curve_band",
     "sensitivity", "sensitivity_at_specificity", "specificity", "specificity_at_sensitivity",
 ]
+
+# --- statistics part B: segmentation, detection/FROC, subgroups, calibration, agreement, sample size
+from validation.stats.agreement import KappaResult, cohen_kappa, cohen_kappa_table
+from validation.stats.calibration import (
+    CalibrationResult,
+    RecalibrationFit,
+    ReliabilityCurve,
+    brier_score,
+    calibration,
+    calibration_intercept_slope,
+    expected_calibration_error,
+    reliability_curve,
+)
+from validation.stats.detection import (
+    CPM_FP_RATES,
+    FROCResult,
+    ImageLesions,
+    ImageMarks,
+    Matching,
+    OperatingPoint,
+    cpm,
+    froc,
+    lesion_sensitivity,
+    match_marks,
+)
+from validation.stats.samplesize import (
+    BudererSampleSize,
+    ExactSampleSize,
+    buderer_sample_size,
+    exact_power,
+    exact_sample_size,
+)
+from validation.stats.segmentation import (
+    MetricSummary,
+    SegmentationMetrics,
+    SegmentationSummary,
+    assd,
+    dice,
+    hausdorff,
+    hd95,
+    iou,
+    segmentation_metrics,
+    summarize_segmentation,
+    surface_dice,
+)
+from validation.stats.subgroups import (
+    HeterogeneityTest,
+    LargestGap,
+    StratumResult,
+    SubgroupAnalysis,
+    adjust_pvalues,
+    heterogeneity_test,
+    subgroup_analysis,
+    subgroup_analysis_counts,
+)
+
+__all__ += [
+    "BudererSampleSize", "CPM_FP_RATES", "CalibrationResult", "ExactSampleSize", "FROCResult",
+    "HeterogeneityTest", "ImageLesions", "ImageMarks", "KappaResult", "LargestGap", "Matching",
+    "MetricSummary", "OperatingPoint", "RecalibrationFit", "ReliabilityCurve", "SegmentationMetrics",
+    "SegmentationSummary", "StratumResult", "SubgroupAnalysis", "adjust_pvalues", "assd", "brier_score",
+    "buderer_sample_size", "calibration", "calibration_intercept_slope", "cohen_kappa", "cohen_kappa_table",
+    "cpm", "dice", "exact_power", "exact_sample_size", "expected_calibration_error", "froc", "hausdorff",
+    "hd95", "heterogeneity_test", "iou", "lesion_sensitivity", "match_marks", "reliability_curve",
+    "segmentation_metrics", "subgroup_analysis", "subgroup_analysis_counts", "summarize_segmentation",
+    "surface_dice",
+]
