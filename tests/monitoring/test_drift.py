@@ -42,6 +42,9 @@ NUMERIC = ["age", "intensity", "noise", "shifted"]
 CATEGORICAL = ["site", "vendor"]
 
 
+# evidently 0.7 imports litestar and numpy.core, which warn on import
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 def _frames(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference 800 rows, current 600 rows (evidently's zero-fill is then exactly 1e-4:
     the smallest non-empty proportion, >= 1/800, exceeds 1e-4; get_binned_data)."""
