@@ -183,10 +183,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_YAML_ORDER = ("id", "version", "modality", "task", "description", "label_definition", "reference_standard",
+               "inclusion_criteria", "sequestered", "source", "manifest", "manifest_sha256", "meta_sha256", "digest")
+
+
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+    """Write ``cohort.yaml`` with the contract's fields first, in the contract's order, then any others."""
     import yaml
 
-    atomic_write_text(path, yaml.safe_dump(to_jsonable(data), sort_keys=False, allow_unicode=True))
+    ordered = {k: data[k] for k in _YAML_ORDER if k in data}
+    ordered.update({k: v for k, v in data.items() if k not in ordered})
+    atomic_write_text(path, yaml.safe_dump(to_jsonable(ordered), sort_keys=False, allow_unicode=True))
 
 
 def _check_meta(meta: dict[str, Any], where: Path) -> dict[str, Any]:
