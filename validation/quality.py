@@ -263,7 +263,9 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
 
     Notes
     -----
-    Expectations, in order: ``expect_column_to_exist`` per required column;
+    Expectations, in order: ``expect_table_columns_to_match_set`` (every
+    column the gate needs is present; one expectation rather than one per
+    column, since GX's per-expectation overhead dominates the gate's time);
     ``expect_column_values_to_not_be_null`` per not-null column (default:
     the required columns); ``expect_column_values_to_match_regex`` (numbers)
     for numeric columns stored as text; ``expect_column_values_to_be_unique``
@@ -271,7 +273,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
     categorical values, image rows/cols); ``expect_column_values_to_be_between``
     (age, pixel spacing); ``expect_column_values_to_not_be_in_set`` (patients
     in the training manifest). Expectations on a missing column are not run:
-    the column's existence check fails instead. The manifest is never
+    the table-level column check fails instead, listing the missing columns. The manifest is never
     modified; derived columns are added to a copy.
     """
     cfg = _config(config)
@@ -296,8 +298,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
     E = gx.expectations
 
     required = list(dict.fromkeys(cfg.required_columns))
-    for col in required:
-        plan.append((E.ExpectColumnToExist(column=col), col, f"column {col!r} is present"))
+    needed = list(required)  # columns the gate needs; one table-level expectation checks them all
     not_null = cfg.not_null if cfg.not_null is not None else required
     for col in not_null:
         if col in present:
@@ -327,7 +328,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
             plan.append((E.ExpectColumnValuesToBeInSet(column=col, value_set=list(values)), col,
                          f"column {col!r} takes only {list(values)}"))
         else:
-            plan.append((E.ExpectColumnToExist(column=col), col, f"column {col!r} is present"))
+            needed.append(col)
     if cfg.age_range is not None:
         col = cfg.age_column
         if col in present:
@@ -335,7 +336,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
                                                          max_value=cfg.age_range.max), col,
                          f"age in [{cfg.age_range.min:g}, {cfg.age_range.max:g}]"))
         else:
-            plan.append((E.ExpectColumnToExist(column=col), col, f"column {col!r} is present"))
+            needed.append(col)
     if cfg.image_size is not None:
         for col, size in (("image_rows", cfg.image_size.rows), ("image_cols", cfg.image_size.cols)):
             if col in present:
@@ -343,7 +344,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
                 plan.append((E.ExpectColumnValuesToBeInSet(column=col, value_set=[size]), col,
                              f"{col} == {size}"))
             else:
-                plan.append((E.ExpectColumnToExist(column=col), col, f"column {col!r} is present"))
+                needed.append(col)
     if cfg.pixel_spacing_mm is not None:
         lo, hi = cfg.pixel_spacing_mm.min, cfg.pixel_spacing_mm.max
         for col in ("pixel_spacing_row", "pixel_spacing_col"):
@@ -352,7 +353,7 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
                 plan.append((E.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi), col,
                              f"{col} in [{lo:g}, {hi:g}] mm"))
             else:
-                plan.append((E.ExpectColumnToExist(column=col), col, f"column {col!r} is present"))
+                needed.append(col)
     train = training_manifest if training_manifest is not None else cfg.training_manifest
     if train is not None:
         if isinstance(train, str) and not Path(train).is_absolute() and not Path(train).exists():
@@ -363,13 +364,17 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
             plan.append((E.ExpectColumnValuesToNotBeInSet(column=cfg.patient_column, value_set=sorted(patients)),
                          cfg.patient_column, f"no patient also in the training data ({where})"))
         else:
-            plan.append((E.ExpectColumnToExist(column=cfg.patient_column), cfg.patient_column,
-                         f"column {cfg.patient_column!r} is present"))
+            needed.append(cfg.patient_column)
+
+    needed = list(dict.fromkeys(needed))
+    plan.insert(0, (E.ExpectTableColumnsToMatchSet(column_set=needed, exact_match=False), None,
+                    f"the manifest has the columns {needed}"))
+    missing = [c for c in needed if c not in present]
 
     # GX treats equal expectations as one; keep the first of each.
     unique_plan, seen = [], set()
     for exp, col, desc in plan:
-        key = (type(exp).__name__, exp.model_dump_json(exclude={"id", "meta", "notes", "description"}))
+        key = (type(exp).__name__, repr(sorted(exp.configuration.kwargs.items())))
         if key not in seen:
             seen.add(key)
             unique_plan.append((exp, col, desc))
@@ -405,13 +410,16 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
             msgs = [m for m in msgs if m]
             error = "; ".join(dict.fromkeys(msgs)) or None
         examples = tuple(_plain(v) for v in (res.get("partial_unexpected_list") or [])[:N_EXAMPLES])
+        count = int(res.get("unexpected_count") or 0)
+        if r.expectation_config.type == "expect_table_columns_to_match_set" and not r.success:
+            examples, count = tuple(missing), len(missing)
         ids = tuple(str(_plain(d.get(id_col))) for d in (res.get("unexpected_index_list") or [])[:N_EXAMPLES]
                     if isinstance(d, dict) and id_col) if id_col else ()
         outcomes.append(ExpectationOutcome(
             expectation=r.expectation_config.type,
             column=col,
             success=bool(r.success),
-            unexpected_count=int(res.get("unexpected_count") or 0),
+            unexpected_count=count,
             unexpected_examples=examples,
             unexpected_case_ids=ids,
             description=desc,
@@ -440,14 +448,14 @@ def raise_if_failed(result: QualityResult, cohort_path: str | Path) -> None:
     failed = result.failed
     lines = [f"{cohort_path}: failed its data-quality gate ({len(failed)} of {len(result.results)} expectations):"]
     for o in failed:
-        line = f"  - {o.expectation}({o.column}): {o.description}"
-        if o.error:
+        line = f"  - {o.expectation}({o.column or ''}): {o.description}"
+        if o.expectation == "expect_table_columns_to_match_set" and o.unexpected_examples:
+            line = f"  - {o.expectation}: missing from the manifest: {list(o.unexpected_examples)}"
+        elif o.error:
             line += f": could not be evaluated ({o.error})"
         elif o.unexpected_count:
             line += f": {o.unexpected_count} unexpected value(s), e.g. {list(o.unexpected_examples)}"
             if o.unexpected_case_ids:
                 line += f" (case ids: {', '.join(o.unexpected_case_ids)})"
-        elif o.expectation == "expect_column_to_exist":
-            line += ": the column is missing from the manifest"
         lines.append(line)
     raise DataQualityError("\n".join(lines))
