@@ -117,8 +117,8 @@ class PairedAUCResult:
     difference : float
         ``auc_a - auc_b``.
     lower, upper : float
-        Confidence interval of the difference (not clipped; it lies in [-2, 2]
-        by construction only approximately, so it is clipped to [-1, 1]).
+        Wald confidence interval of the difference, ``difference +/- z SE``,
+        clipped to [-1, 1] (the range of a difference of two AUCs).
     standard_error : float
         ``sqrt(var_a + var_b - 2 cov_ab)``.
     z, p_value : float
