@@ -215,3 +215,95 @@ def make_reference_run(root: Path, model_dir: Path, *, n_patients: int = 200, se
     if not (run_dir / "reference_profile.json").is_file():
         build_reference_profile(run_dir, cohort_dir=cohort_dir, model_dir=model_dir)
     return run_dir, cohort_dir
+
+
+# --------------------------------------------------------------------------- cached test data
+
+TEST_PATIENTS_PER_WEEK = 80   # ~135 images a week: above the plan's min_n of 100
+TEST_WEEKS = 8
+SHIFT_WEEK = 5
+PLAN = REPO / "protocols" / "monitoring-lesion-classifier.v1.yaml"
+
+
+def _key(*paths: Path, extra: str = "") -> str:
+    from validation.hashing import sha256_bytes, sha256_file
+
+    parts = [sha256_file(p) for p in paths] + [extra]
+    return sha256_bytes("|".join(parts).encode())[:16]
+
+
+def monitoring_data(cache_root: Path) -> dict:
+    """Model, reference run and the shifted demo stream, built once and cached by content.
+
+    The cache key covers the model bytes and the generator/logging/stream code,
+    so a change to any of them rebuilds the data.
+    """
+    import validation.synth as synth_mod
+
+    import monitoring.logs as logs_mod
+    import monitoring.profile as profile_mod
+    import monitoring.stream as stream_mod
+
+    cache_root.mkdir(parents=True, exist_ok=True)
+    model_dir = classifier_dir(cache_root)
+    key = _key(
+        model_dir / "model.onnx",
+        Path(synth_mod.__file__),
+        Path(logs_mod.__file__),
+        Path(profile_mod.__file__),
+        Path(stream_mod.__file__),
+        extra=f"{TEST_PATIENTS_PER_WEEK}-{TEST_WEEKS}-{SHIFT_WEEK}",
+    )
+    root = cache_root / key
+    root.mkdir(parents=True, exist_ok=True)
+    run_dir, cohort_dir = make_reference_run(root, model_dir)
+    stream_dir = root / "stream"
+    if not (stream_dir / "stream.json").is_file():
+        import shutil
+
+        from monitoring.stream import generate_stream
+
+        shutil.rmtree(stream_dir, ignore_errors=True)
+        generate_stream(
+            stream_dir,
+            model=model_dir,
+            weeks=TEST_WEEKS,
+            patients_per_week=TEST_PATIENTS_PER_WEEK,
+            shift_from_week=SHIFT_WEEK,
+            seed=5000,
+        )
+    return {
+        "model_dir": model_dir,
+        "run_dir": run_dir,
+        "cohort_dir": cohort_dir,
+        "stream_dir": stream_dir,
+        "logs_dir": stream_dir / "logs",
+        "labels": stream_dir / "labels.csv",
+        "root": root,
+    }
+
+
+def control_logs_dir(data: dict) -> Path:
+    """The control stream: the same traffic without the new scanner.
+
+    ``generate_stream(shift_from_week=None)`` produces exactly the shifted
+    stream's base traffic (same seed, same patients; the new scanner's patients
+    come from seed + 1) — ``test_stream.py`` checks this on two weeks — so the
+    control logs are the shifted logs without the new vendor's rows, re-written
+    as part files.
+    """
+    import pandas as pd
+
+    from validation.synth import SHIFT_VENDOR
+
+    out = data["root"] / "control-logs"
+    if not out.is_dir():
+        tmp = data["root"] / "control-logs.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for part in sorted(data["logs_dir"].glob("*.parquet")):
+            frame = pd.read_parquet(part)
+            frame = frame[frame["manufacturer"] != SHIFT_VENDOR]
+            if len(frame):
+                frame.to_parquet(tmp / part.name, index=False)
+        tmp.rename(out)
+    return out
