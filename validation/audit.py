@@ -238,6 +238,28 @@ class AuditStore:
         actor : str, optional
             Who did it; default :func:`default_actor`.
         """
+        entry, _ = self._append(kind, payload, actor=actor, unique_on=None)
+        return entry
+
+    def append_unique(self, kind: str, payload: dict, *, unique_on: tuple[str, ...],
+                      actor: str | None = None) -> tuple[AuditEntry, bool]:
+        """Append unless an entry of ``kind`` with the same ``payload[k]`` for ``k in unique_on`` exists.
+
+        The check and the append happen in one write transaction, so two
+        processes racing to record the same thing (e.g. locking one protocol
+        version) cannot both succeed.
+
+        Returns
+        -------
+        (AuditEntry, bool)
+            The new entry and True, or the first existing match and False.
+        """
+        if not unique_on:
+            raise ValueError("'unique_on' must name at least one payload key")
+        return self._append(kind, payload, actor=actor, unique_on=tuple(unique_on))
+
+    def _append(self, kind: str, payload: dict, *, actor: str | None,
+                unique_on: tuple[str, ...] | None) -> tuple[AuditEntry, bool]:
         if not isinstance(kind, str) or not kind:
             raise ValueError(f"'kind' must be a non-empty string; got {kind!r}")
         if not isinstance(payload, dict):
@@ -251,6 +273,13 @@ class AuditStore:
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
+                if unique_on is not None:
+                    for row in con.execute("SELECT seq, kind, actor, timestamp, payload, prev_hash, hash "
+                                           "FROM entries WHERE kind = ? ORDER BY seq", (kind,)):
+                        existing = self._entry(row)
+                        if all(existing.payload.get(k) == payload_norm.get(k) for k in unique_on):
+                            con.execute("ROLLBACK")
+                            return existing, False
                 row = con.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                 ts = utc_now()
@@ -265,7 +294,7 @@ class AuditStore:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        return AuditEntry(seq, kind, actor, ts, payload_norm, prev, h)
+        return AuditEntry(seq, kind, actor, ts, payload_norm, prev, h), True
 
     # -- reading ----------------------------------------------------------------
 

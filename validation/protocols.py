@@ -812,16 +812,17 @@ def lock_protocol(protocol: Protocol | str | Path, store, *, actor: str | None =
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    existing = find_lock(protocol, store)
-    if existing is not None:
-        if existing.payload.get("sha256") == protocol.sha256:
-            return existing, False
-        raise ProtocolError(
-            f"{protocol.path}: protocol {protocol.id!r} version {protocol.version} is already locked "
-            f"(audit entry {existing.seq}, {existing.timestamp}) with sha256 {existing.payload.get('sha256')}; "
-            f"this file has sha256 {protocol.sha256}. A changed protocol needs a new version number.")
-    entry = store.append("protocol.lock", _lock_payload(protocol), actor=actor)
-    return entry, True
+    entry, created = store.append_unique("protocol.lock", _lock_payload(protocol),
+                                         unique_on=("protocol_id", "version"), actor=actor)
+    if created:
+        return entry, True
+    existing = entry
+    if existing.payload.get("sha256") == protocol.sha256:
+        return existing, False
+    raise ProtocolError(
+        f"{protocol.path}: protocol {protocol.id!r} version {protocol.version} is already locked "
+        f"(audit entry {existing.seq}, {existing.timestamp}) with sha256 {existing.payload.get('sha256')}; "
+        f"this file has sha256 {protocol.sha256}. A changed protocol needs a new version number.")
 
 
 def require_locked(protocol: Protocol, store):

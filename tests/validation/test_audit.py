@@ -72,6 +72,17 @@ def test_entries_find_and_head(store):
     assert store.entries()[0].to_dict()["payload"] == {"i": 1, "note": "entry 1", "x": [1.5, None]}
 
 
+def test_append_unique(store):
+    first, created = store.append_unique("model.lock", {"model_id": "m", "version": 1, "sha256": "a"},
+                                         unique_on=("model_id", "version"))
+    again, created2 = store.append_unique("model.lock", {"model_id": "m", "version": 1, "sha256": "b"},
+                                          unique_on=("model_id", "version"))
+    assert created and not created2 and again.seq == first.seq == 7 and len(store) == 7
+    with pytest.raises(ValueError, match="'unique_on' must name at least one payload key"):
+        store.append_unique("x", {}, unique_on=())
+    assert store.verify().ok
+
+
 def test_nan_in_payload_is_kept_as_text(tmp_path):
     e = AuditStore(tmp_path / "a.sqlite").append("run", {"auc": float("nan")}, actor="x")
     assert e.payload == {"auc": "nan"}

@@ -250,6 +250,27 @@ def test_relocking_same_bytes_is_idempotent_and_changed_bytes_refused(valid, sto
         lock_protocol(valid, store)
 
 
+def _lock_variant(args: tuple[str, str, int]) -> str:
+    db, src, k = args
+    text = Path(src).read_text() + f"\n# variant {k}\n"
+    try:
+        lock_protocol(parse_protocol(text, path=f"variant-{k}.yaml"), AuditStore(db))
+        return "locked"
+    except ProtocolError:
+        return "refused"
+
+
+def test_racing_locks_of_one_version_leave_exactly_one(tmp_path):
+    import multiprocessing as mp
+
+    db = tmp_path / "race.sqlite"
+    AuditStore(db)
+    with mp.get_context("fork").Pool(4) as pool:
+        outcomes = pool.map(_lock_variant, [(str(db), str(DATA / "valid.yaml"), k) for k in range(8)])
+    assert sorted(outcomes) == ["locked"] + ["refused"] * 7
+    assert len(AuditStore(db).entries("protocol.lock")) == 1
+
+
 def test_a_whitespace_edit_is_an_edit(valid, store):
     lock_protocol(valid, store)
     valid.write_bytes(valid.read_bytes() + b"\n")
