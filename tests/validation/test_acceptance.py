@@ -195,3 +195,12 @@ def test_nan_bounds_are_allowed_as_text():
     r = _minimal_results()
     r["outcome"]["criteria"][0].update(lower="nan", passed=False)
     validate_results(r)
+
+
+@given(bound=st.sampled_from(["lower_bound", "upper_bound", "estimate"]),
+       op=st.sampled_from([">=", ">", "<=", "<"]),
+       value=st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+def test_parse_round_trips_every_well_formed_criterion(bound, op, value):
+    # property: '<bound> <op> <repr(value)>' parses to exactly those parts
+    c = parse_criterion(f"{bound} {op} {value!r}")
+    assert (c.bound, c.op, c.value) == (bound, op, value)
