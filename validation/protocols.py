@@ -91,8 +91,8 @@ CI_METHODS: dict[str, tuple[str, ...]] = {
     "ppv": _PROPORTION + ("mercaldo-logit",) + _BOOT,
     "npv": _PROPORTION + ("mercaldo-logit",) + _BOOT,
     "balanced_accuracy": _BOOT,
-    "positive_likelihood_ratio": ("simel",) + _BOOT,
-    "negative_likelihood_ratio": ("simel",) + _BOOT,
+    "positive_likelihood_ratio": ("simel",),
+    "negative_likelihood_ratio": ("simel",),
     "auc": ("delong",) + _BOOT,
     "dice": _BOOT,
     "iou": _BOOT,
@@ -674,6 +674,10 @@ def _semantic_errors(p: Protocol) -> list[tuple[tuple, str, str]]:
             add(("endpoints", i, "ci_method"),
                 f"ci_method {e.ci_method!r} is not available for metric {e.metric!r}"
                 f"{' (paired difference)' if e.non_inferiority is not None else ''}; allowed: {', '.join(allowed)}")
+        if e.parameters.get("prevalence") is not None and e.ci_method != "mercaldo-logit":
+            add(("endpoints", i, "ci_method"),
+                f"a predictive value at an intended-use 'prevalence' takes ci_method 'mercaldo-logit' "
+                f"(Mercaldo, Lau & Zhou 2007); got {e.ci_method!r}")
         if e.ci_method.startswith("cluster-") and p.cluster_column is None:
             add(("endpoints", i, "ci_method"), f"ci_method {e.ci_method!r} needs 'cluster_column' at the top level")
         n_rules = (e.criterion is not None) + (e.non_inferiority is not None) + bool(e.report_only)

@@ -167,9 +167,13 @@ def test_all_errors_are_listed_each_with_its_line(valid):
         ("    criterion: lower_bound >= 0.80", "    criterion: lower_bound >= 0.80\n    report_only: true",
          "endpoints[0]", "exactly one of"),
         ("metric: auc", "metric: dice", "endpoints[1].metric", "does not apply to task"),
+        ("    metric: auc\n    ci_method: delong\n    criterion: lower_bound >= 0.85",
+         "    metric: ppv\n    ci_method: wilson\n    report_only: true\n    parameters: {prevalence: 0.1}",
+         "endpoints[1].ci_method", "takes ci_method 'mercaldo-logit'"),
     ],
     ids=["ci-method-for-metric", "primary-report-only", "ni-without-comparator", "duplicate-key",
-         "confidence-range", "threshold-literal", "sha-format", "two-rules", "metric-for-task"],
+         "confidence-range", "threshold-literal", "sha-format", "two-rules", "metric-for-task",
+         "prevalence-needs-mercaldo"],
 )
 def test_semantic_and_value_errors(valid, old, new, field, fragment):
     path = _variant(valid, old, new)
