@@ -801,13 +801,25 @@ def lock_protocol(protocol: Protocol | str | Path, store, *, actor: str | None =
     """Record the protocol's sha256 in the audit store (entry kind ``protocol.lock``).
 
     A protocol id+version is locked once: locking the same bytes again returns
-    the existing entry; locking different bytes under the same id and version
-    is refused (a changed protocol is a new version).
+    the existing entry (no new entry); locking different bytes under the same
+    id and version is refused (a changed protocol is a new version). The check
+    and the append happen in one write transaction
+    (:meth:`~validation.audit.AuditStore.append_unique`), so racing lockers
+    cannot both succeed.
+
+    Parameters
+    ----------
+    protocol : Protocol or path
+    store : validation.audit.AuditStore
+    actor : str, optional
+        Who locks it (default ``$MEDVAL_OPERATOR`` or the OS user).
 
     Returns
     -------
-    (AuditEntry, bool)
-        The lock entry and whether it was created now.
+    AuditEntry
+        The lock entry (new, or the existing one for the same bytes); compare
+        ``entry.actor``/``entry.timestamp`` or call :func:`find_lock` first to
+        tell them apart.
 
     Raises
     ------
@@ -816,16 +828,13 @@ def lock_protocol(protocol: Protocol | str | Path, store, *, actor: str | None =
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    entry, created = store.append_unique("protocol.lock", _lock_payload(protocol),
-                                         unique_on=("protocol_id", "version"), actor=actor)
-    if created:
-        return entry, True
-    existing = entry
-    if existing.payload.get("sha256") == protocol.sha256:
-        return existing, False
+    entry, _created = store.append_unique("protocol.lock", _lock_payload(protocol),
+                                          unique_on=("protocol_id", "version"), actor=actor)
+    if entry.payload.get("sha256") == protocol.sha256:
+        return entry
     raise ProtocolError(
         f"{protocol.path}: protocol {protocol.id!r} version {protocol.version} is already locked "
-        f"(audit entry {existing.seq}, {existing.timestamp}) with sha256 {existing.payload.get('sha256')}; "
+        f"(audit entry {entry.seq}, {entry.timestamp}) with sha256 {entry.payload.get('sha256')}; "
         f"this file has sha256 {protocol.sha256}. A changed protocol needs a new version number.")
 
 

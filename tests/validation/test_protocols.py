@@ -231,8 +231,8 @@ def test_never_locked_is_refused(valid, store):
 
 def test_locked_then_edited_protocol_is_refused_with_both_hashes(valid, store):
     proto = load_protocol(valid)
-    entry, created = lock_protocol(proto, store, actor="qa.lead")
-    assert created and entry.kind == "protocol.lock" and entry.actor == "qa.lead"
+    entry = lock_protocol(proto, store, actor="qa.lead")
+    assert entry.kind == "protocol.lock" and entry.actor == "qa.lead" and len(store) == 1
     assert entry.payload["sha256"] == proto.sha256
     assert require_locked(load_protocol(valid), store).seq == entry.seq
 
@@ -246,9 +246,9 @@ def test_locked_then_edited_protocol_is_refused_with_both_hashes(valid, store):
 
 
 def test_relocking_same_bytes_is_idempotent_and_changed_bytes_refused(valid, store):
-    first, created = lock_protocol(valid, store)
-    again, created2 = lock_protocol(valid, store)
-    assert created and not created2 and again.seq == first.seq and len(store) == 1
+    first = lock_protocol(valid, store)
+    again = lock_protocol(valid, store)
+    assert again == first and len(store) == 1
     valid.write_text(valid.read_text() + "\n# a comment changes the bytes\n")
     with pytest.raises(ProtocolError, match=r"already locked .* needs a new version number"):
         lock_protocol(valid, store)

@@ -45,12 +45,13 @@ def _check(args) -> int:
 
 def _lock(args) -> int:
     from validation.audit import AuditStore
-    from validation.protocols import load_protocol, lock_protocol
+    from validation.protocols import find_lock, load_protocol, lock_protocol
 
     proto = load_protocol(args.file)
     store = AuditStore(args.db)
-    entry, created = lock_protocol(proto, store, actor=args.operator)
-    state = "locked" if created else "already locked"
+    before = find_lock(proto, store)
+    entry = lock_protocol(proto, store, actor=args.operator)
+    state = "already locked" if before is not None and before.seq == entry.seq else "locked"
     print(f"{state}: {proto.id} v{proto.version} sha256 {proto.sha256}")
     print(f"audit entry {entry.seq} ({entry.kind}) by {entry.actor} at {entry.timestamp}; hash {entry.hash}")
     print(f"store: {store.path}")
