@@ -186,8 +186,8 @@ def _roc_fig(roc: dict, op: tuple[float, float] | None, auc_label: str | None):
     if not (grid.size == lower.size == upper.size):
         raise ValueError("outcome.curves.roc: fpr_grid, lower and upper must have equal lengths; got "
                          f"{grid.size}, {lower.size}, {upper.size}")
-    keep = thin_curve(fpr, tpr)
-    gkeep = thin_curve(grid, np.nan_to_num(lower) + np.nan_to_num(upper))
+    keep = thin_curve(fpr, tpr, max_points=MAX_CURVE_POINTS)
+    gkeep = thin_curve(grid, np.nan_to_num(lower) + np.nan_to_num(upper), max_points=MAX_CURVE_POINTS)
     fig = _new_figure(3.3, 3.0)
     ax = fig.add_axes((0.16, 0.14, 0.78, 0.78))
     level = roc.get("confidence_level", 0.95)
@@ -246,7 +246,7 @@ def calibration_figure(cal: dict) -> str:
 def _froc_fig(froc: dict, points: list[dict]):
     x = _floats(froc["fp_per_image"], field="outcome.curves.froc.fp_per_image")
     y = _floats(froc["sensitivity"], field="outcome.curves.froc.sensitivity")
-    keep = thin_curve(x, y)
+    keep = thin_curve(x, y, max_points=MAX_CURVE_POINTS)
     fig = _new_figure(5.6, 2.9)
     ax = fig.add_axes((0.10, 0.16, 0.86, 0.78))
     ax.plot(x[keep], y[keep], color=_BLUE, label="FROC")
