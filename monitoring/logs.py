@@ -634,7 +634,7 @@ def join_labels(logs: ProductionLogs | pd.DataFrame, labels: pd.DataFrame) -> La
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{src}: column 'label': expected 0 or 1; got {labels['label'].iloc[i]!r} for case {lab['case_id'].iloc[i]!r}"
+            f"{src}: column 'label': expected 0 or 1; got {str(labels['label'].iloc[i])!r} for case {lab['case_id'].iloc[i]!r}"
         )
     dup = lab["case_id"].duplicated()
     if dup.any():
