@@ -102,7 +102,7 @@ def test_labels_outside_the_declared_values(cohort):
     # load_cohort itself refuses labels other than 0/1, so hand the gate an in-memory copy
     manifest = cohort.manifest.copy()
     manifest.loc[0, "label"] = 2
-    fake = dataclasses.replace(cohort, manifest=manifest) if dataclasses.is_dataclass(cohort) else None
+    fake = dataclasses.replace(cohort, manifest=manifest)
     result = run_quality_gate(fake, {"label_values": [0, 1]})
     (bad,) = result.failed
     assert (bad.expectation, bad.column, bad.unexpected_examples) == (
