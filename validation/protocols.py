@@ -27,6 +27,12 @@ References
 .. [2] Bossuyt PM et al., "STARD 2015: an updated list of essential items for
    reporting diagnostic accuracy studies", BMJ 351:h5527, 2015.
    doi:10.1136/bmj.h5527 (items 2, 27: registration and protocol).
+.. [3] Mercaldo ND, Lau KF, Zhou XH, "Confidence intervals for predictive
+   values with an emphasis to case-control studies", Stat Med 26(10):2170-2183,
+   2007. doi:10.1002/sim.2677 (``mercaldo-logit``: PPV/NPV at a stated prevalence).
+.. [4] Simel DL, Samsa GP, Matchar DB, "Likelihood ratios with confidence:
+   sample size estimation for diagnostic test studies", J Clin Epidemiol
+   44(8):763-770, 1991. doi:10.1016/0895-4356(91)90128-V (``simel``).
 """
 
 from __future__ import annotations

@@ -253,8 +253,10 @@ def run_quality_gate(cohort: Any, config: Any = None, *, training_manifest: Any 
         The protocol's ``data_quality`` section; defaults apply when None.
     training_manifest : path or DataFrame, optional
         A training manifest (CSV/parquet file, or a cohort directory with
-        ``manifest.csv``); overrides ``config.training_manifest``. When given,
-        the gate expects no test patient among its patients.
+        ``manifest.csv``); overrides ``config.training_manifest`` (a relative
+        path there is taken from the working directory, else from the cohort
+        directory). When given, the gate expects no test patient among its
+        patients.
 
     Returns
     -------
