@@ -33,7 +33,7 @@ def test_adjust_pvalues_matches_statsmodels_fixed(method):
     np.testing.assert_allclose(adjust_pvalues(p, method=method), expected, rtol=0, atol=1e-15)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0, 1), min_size=1, max_size=30), st.sampled_from(["holm", "bh", "bonferroni"]))
 def test_adjust_pvalues_matches_statsmodels_property(p, method):
     expected = multipletests(np.array(p), method=SM_METHOD[method])[1]
