@@ -56,7 +56,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from validation.acceptance import parse_criterion
-from validation.errors import ProtocolError
+from validation.errors import AuditError, ProtocolError
 from validation.hashing import sha256_bytes
 
 SCHEMA_VERSION = "1.0"
@@ -862,9 +862,19 @@ def require_locked(protocol: Protocol, store):
     ProtocolError
         If the protocol was never locked, or if the file's bytes changed since
         it was locked (the message gives both hashes).
+    AuditError
+        If the audit chain itself does not verify (a lock in a tampered log
+        is no evidence).
     """
-    entry = find_lock(protocol, store)
     where = protocol.path or protocol.id
+    chain = store.verify()
+    if not chain.ok:
+        # A lock is only evidence if the log it sits in is intact (21 CFR 11.10(e)).
+        first = chain.problems[0]
+        raise AuditError(
+            f"{store.path}: the audit chain does not verify (entry {first['seq']}: {first['problem']}); "
+            f"cannot trust the lock of {where}. Run `medval audit verify --db {store.path}`.")
+    entry = find_lock(protocol, store)
     if entry is None:
         raise ProtocolError(
             f"{where}: protocol {protocol.id!r} version {protocol.version} was never locked; "

@@ -275,6 +275,25 @@ def test_racing_locks_of_one_version_leave_exactly_one(tmp_path):
     assert len(AuditStore(db).entries("protocol.lock")) == 1
 
 
+def test_a_lock_forged_to_match_an_edited_protocol_is_refused(valid, store):
+    import sqlite3
+
+    from validation.errors import AuditError
+
+    lock_protocol(valid, store)
+    valid.write_text(valid.read_text().replace("lower_bound >= 0.80", "lower_bound >= 0.60"))
+    edited = load_protocol(valid)
+    con = sqlite3.connect(store.path)   # forge: point the lock at the edited bytes
+    con.execute("DROP TRIGGER entries_no_update")
+    con.execute("UPDATE entries SET payload = replace(payload, ?, ?) WHERE seq = 1",
+                (store.entries()[0].payload["sha256"], edited.sha256))
+    con.commit()
+    con.close()
+    assert store.entries()[0].payload["sha256"] == edited.sha256
+    with pytest.raises(AuditError, match=r"audit chain does not verify \(entry 1: content does not match"):
+        require_locked(edited, store)
+
+
 def test_a_whitespace_edit_is_an_edit(valid, store):
     lock_protocol(valid, store)
     valid.write_bytes(valid.read_bytes() + b"\n")
