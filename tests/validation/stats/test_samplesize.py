@@ -18,7 +18,6 @@ def test_buderer_worked_example_sensitivity():
     # Buderer 1996 formula: TP+FN = z^2 Se(1-Se)/W^2, N = (TP+FN)/prevalence.
     # Se 0.90, W 0.05, 95 % (z = 1.959964), prevalence 0.10:
     # 1.959964^2 * 0.9 * 0.1 / 0.0025 = 3.841459 * 0.09 / 0.0025 = 138.2925 -> N = 1382.925 -> 1383.
-    # (Malhotra & Indrayan, Indian J Ophthalmol 2010;58:519-522, Table 1 lists 1383 for this case.)
     r = buderer_sample_size(0.90, half_width=0.05, prevalence=0.10)
     assert r.n_exact == pytest.approx(138.2925, abs=1e-4)
     assert (r.n_condition, r.n_total) == (139, 1383)
