@@ -31,6 +31,7 @@ from scipy import special, stats
 from scipy.spatial import distance as _distance
 
 from validation.errors import InputError
+from validation.stats import adjust_pvalues, roc_auc
 
 DriftKind = Literal["numeric", "categorical", "embedding", "output"]
 ThresholdOn = Literal["p_value", "statistic", "effect_size"]
@@ -738,26 +739,11 @@ def chi_square(reference, current, *, significance_level: float = 0.05, min_effe
 
 # --------------------------------------------------------------------------- multiplicity
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Holm (1979) step-down or Benjamini–Hochberg (1995) step-up adjusted p-values."""
-    try:  # the shared implementation, once the statistics package has it
-        from validation.stats import adjust_pvalues  # type: ignore[attr-defined]
-    except ImportError:
-        adjust_pvalues = None
+    """Holm (1979) step-down or Benjamini–Hochberg (1995) step-up adjusted p-values
+    (``validation.stats.adjust_pvalues``)."""
     if method == "none" or p.size == 0:
         return p.copy()
-    if adjust_pvalues is not None:
-        res = adjust_pvalues(p, method=method)
-        return np.asarray(getattr(res, "p_adjusted", res), dtype=float)
-    m = p.size
-    order = np.argsort(p, kind="mergesort")
-    ps = p[order]
-    if method == "holm":
-        adj = np.maximum.accumulate((m - np.arange(m)) * ps)
-    else:  # bh
-        adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ps[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    return np.asarray(adjust_pvalues(p, method=method), dtype=float)
 
 
 # --------------------------------------------------------------------------- table
@@ -1006,7 +992,6 @@ def embedding_drift(reference_emb, current_emb, *, method: Literal["mmd", "class
             threshold_on="p_value", drifted=bool(p < significance_level), n_reference=n1, n_current=n2,
             n_excluded=bad_x + bad_y, details=details)
     # domain classifier
-    from validation.stats.roc import roc_auc  # DeLong AUC
     z = np.vstack([x, y])
     lab = np.concatenate([np.zeros(n1), np.ones(n2)])
     mu, sd = z.mean(axis=0), z.std(axis=0)

@@ -26,9 +26,9 @@ from scipy import optimize, special
 from scipy.stats import rankdata
 
 from validation.errors import InputError
-from validation.stats.proportions import sensitivity as _sensitivity
-from validation.stats.proportions import specificity as _specificity
-from validation.stats.results import Interval
+from validation.stats import Interval
+from validation.stats import sensitivity as _sensitivity
+from validation.stats import specificity as _specificity
 
 CalibrationMethod = Literal["isotonic", "platt"]
 BandMethod = Literal["bootstrap", "normal"]

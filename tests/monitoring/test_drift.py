@@ -374,7 +374,6 @@ def test_embedding_nan_rows_counted_and_subsampled():
 
 
 def test_classifier_embedding_drift():
-    pytest.importorskip("validation.stats.roc")
     rng = np.random.default_rng(3)
     ref = rng.normal(size=(400, 6))
     moved = embedding_drift(ref, rng.normal(0.5, 1.0, size=(400, 6)), method="classifier")
