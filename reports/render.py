@@ -161,8 +161,10 @@ def fmt_level(x: Any) -> str:
     return f"{100 * float(x):g}%"
 
 
-def fmt_criterion(text: str) -> str:
+def fmt_criterion(text: str | None) -> str:
     """``lower_bound >= 0.80`` → ``lower CI bound ≥ 0.80`` (wording only; the value is unchanged)."""
+    if text is None:
+        return "none (reported only)"
     out = text.replace("lower_bound", "lower CI bound").replace("upper_bound", "upper CI bound")
     return out.replace(">=", "≥").replace("<=", "≤")
 
@@ -237,9 +239,9 @@ def _check_lists(results: dict, where: str) -> None:
         for key in CRITERION_FIELDS:
             if key not in c:
                 raise InputError(f"{where}: field 'outcome.criteria[{i}].{key}' is missing")
-        if c["role"] not in ("primary", "secondary"):
-            raise InputError(f"{where}: field 'outcome.criteria[{i}].role': expected 'primary' or 'secondary'; "
-                             f"got {c['role']!r}")
+        if c["passed"] not in (True, False, None):
+            raise InputError(f"{where}: field 'outcome.criteria[{i}].passed': expected true, false or null "
+                             f"(report-only); got {c['passed']!r}")
     for i, g in enumerate(out["subgroups"]):
         for key in SUBGROUP_FIELDS:
             if key not in g:
@@ -282,9 +284,7 @@ def _check_task_fields(results: dict, where: str) -> None:
     if has["segmentation"]:
         needed += ["outcome.segmentation.unit", "outcome.segmentation.empty_mask_convention"]
         for m in ("dice", "hd95"):
-            needed += [f"outcome.segmentation.metrics.{m}.{k}" for k in
-                       ("estimate", "lower", "upper", "confidence_level", "method", "n", "median", "q1", "q3",
-                        "n_undefined", "unit", "values")]
+            needed += [f"outcome.segmentation.metrics.{m}.{k}" for k in ("estimate", "n", "n_undefined", "unit")]
     if has["detection"]:
         needed += ["outcome.detection.unit", "outcome.detection.n_lesions", "outcome.detection.n_images",
                    "outcome.detection.hit_criterion", "outcome.detection.lesion_sensitivity",
@@ -315,7 +315,8 @@ def _data_uri(run_dir: Path, rel: str, *, field_name: str, results_path: Path) -
 
 def _gallery(results: dict, run_dir: Path, results_path: Path) -> dict:
     ea = results["outcome"]["error_analysis"]
-    view = {}
+    view: dict[str, Any] = {}
+    view["score_meaning"] = str(ea.get("score_meaning", "the model's score"))
     for kind, total_key in (("false_negatives", "n_false_negatives"), ("false_positives", "n_false_positives")):
         items = []
         for i, item in enumerate(ea[kind][:GALLERY_CAP]):
@@ -460,7 +461,9 @@ def _heterogeneity(h: Any) -> str:
         parts.append(f"statistic {fmt_num(h['statistic'], 2)}" + (f" (df {h['df']})" if h.get("df") is not None else ""))
     if h.get("p_value") is not None:
         parts.append(f"p = {fmt_num(h['p_value'], 3)}")
-    rest = {k: v for k, v in h.items() if k not in ("method", "statistic", "df", "p_value")}
+    if not _is_missing(h.get("i_squared")) and h.get("i_squared") is not None:
+        parts.append(f"I² = {fmt_pct(h['i_squared'], 0)}")
+    rest = {k: v for k, v in h.items() if k not in ("method", "statistic", "df", "p_value", "i_squared", "k")}
     if rest:
         parts.append(fmt_mapping(rest))
     return ", ".join(parts)
@@ -502,7 +505,8 @@ def build_view(results: dict, run_dir: Path) -> dict:
     criteria = sorted(out["criteria"], key=lambda c: 0 if c["role"] == "primary" else 1)
     view: dict[str, Any] = {
         "criteria": criteria,
-        "n_failed": sum(1 for c in criteria if not c["passed"]),
+        "n_failed": sum(1 for c in criteria if c["passed"] is False),
+        "n_judged": sum(1 for c in criteria if c["passed"] is not None),
         "exploratory": results["inputs"]["mode"] == "exploratory",
         "software": _identity_versions(ctx["environment"]),
         "flow_svg": Markup(_flow_svg(results)),
@@ -536,20 +540,21 @@ def build_view(results: dict, run_dir: Path) -> dict:
         view["calibration_svg"] = Markup(figures.calibration_figure(out["curves"]["calibration"]))
         view["confusion_totals"] = {"pos": pos, "neg": neg, "test_pos": cm["tp"] + cm["fp"],
                                     "test_neg": cm["fn"] + cm["tn"], "all": pos + neg}
-        view["main_metrics"] = [(k, metric_label(k), out["metrics"][k])
-                                for k in ("sensitivity", "specificity", "ppv", "npv", "auc")]
-        view["other_metrics"] = [(k, metric_label(k), v) for k, v in sorted(out["metrics"].items())
-                                 if k not in ("sensitivity", "specificity", "ppv", "npv", "auc", "prevalence")]
+        main = ("sensitivity", "specificity", "ppv", "npv", "auc")
+        view["metric_rows"] = [_metric_row(k, out["metrics"][k]) for k in main] + [
+            _metric_row(k, v) for k, v in sorted(out["metrics"].items()) if k not in main and k != "prevalence"]
+        view["indeterminate"] = _indeterminate(out.get("indeterminate"))
     if "segmentation" in out:
         seg = out["segmentation"]["metrics"]
+        view["seg_rows"] = [_metric_row(k, m, unit=m.get("unit", "")) for k, m in seg.items()]
         ref = {c["metric"]: float(c["criterion"].split()[-1]) for c in criteria
-               if c["metric"] in seg and _is_number(c["criterion"].split()[-1])}
+               if c["metric"] in seg and c["criterion"] and _is_number(c["criterion"].split()[-1])}
         view["seg_svgs"] = {
             m: Markup(figures.distribution_figure(
                 seg[m]["values"], name=m,
                 label=metric_label(m) + (f" ({seg[m]['unit']})" if seg[m]["unit"] else ""),
                 reference=ref.get(m), reference_label="criterion threshold (judged on the CI bound of the mean)" if m in ref else None))
-            for m in ("dice", "hd95")}
+            for m in ("dice", "hd95") if seg[m].get("values")}
     if "detection" in out:
         view["froc_svg"] = Markup(figures.froc_figure(out["curves"]["froc"],
                                                       points=out["detection"]["lesion_sensitivity"]))
@@ -559,6 +564,33 @@ def build_view(results: dict, run_dir: Path) -> dict:
     view["prespecified"] = [s for s in view["subgroups"] if s["g"]["prespecified"]]
     view["exploratory_sg"] = [s for s in view["subgroups"] if not s["g"]["prespecified"]]
     return view
+
+
+def _metric_row(key: str, m: dict, *, unit: str = "") -> dict:
+    """One row of a metrics table; bounds, method and n are shown as given or as 'not estimated'."""
+    if not isinstance(m, dict) or "estimate" not in m:
+        raise InputError(f"results.json: metric '{key}': expected an object with 'estimate'; got {m!r}")
+    has_ci = "lower" in m and "upper" in m
+    med = (f"{fmt_num(m['median'])} [{fmt_num(m['q1'])}–{fmt_num(m['q3'])}]"
+           if all(k in m for k in ("median", "q1", "q3")) else "")
+    return {"key": key, "label": metric_label(key) + (f" ({unit})" if unit else ""),
+            "estimate": fmt_num(m["estimate"]),
+            "ci": f"{fmt_num(m['lower'])}–{fmt_num(m['upper'])}" if has_ci else "not estimated",
+            "level": fmt_level(m["confidence_level"]) if not _is_missing(m.get("confidence_level")) else "",
+            "method": str(m.get("method", "")), "n": fmt_count(m["n"]) if "n" in m else "",
+            "median": med, "n_undefined": fmt_count(m["n_undefined"]) if "n_undefined" in m else ""}
+
+
+def _indeterminate(ind: Any) -> dict | None:
+    """Indeterminate index-test results and their effect (FDA 2007: counted both ways, never dropped)."""
+    if not ind:
+        return None
+    rows = []
+    for name, label in (("as_positive", "counted as test-positive"), ("as_negative", "counted as test-negative")):
+        if name in ind:
+            rows.append({"label": label, "sensitivity": fmt_ci(ind[name]["sensitivity"]),
+                         "specificity": fmt_ci(ind[name]["specificity"])})
+    return {"n": fmt_count(ind.get("n", 0)), "convention": str(ind.get("convention", "")), "rows": rows}
 
 
 def _is_number(text: str) -> bool:

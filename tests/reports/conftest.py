@@ -46,8 +46,9 @@ class Rendered:
     html: Path
     pdf: Path
     results: dict
-    text: str
+    text: str  # pdftotext -layout (pages end with \f)
     db: Path | None
+    raw: str = ""  # pdftotext -raw: content-stream order, a wrapped table cell stays together
 
 
 @pytest.fixture(scope="session")
@@ -84,5 +85,6 @@ def rendered(tmp_path_factory, poppler) -> dict[str, Rendered]:
             render_report(run_dir)
         results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
         pdf = run_dir / "report.pdf"
-        out[task] = Rendered(run_dir, run_dir / "report.html", pdf, results, pdftotext(pdf), db)
+        out[task] = Rendered(run_dir, run_dir / "report.html", pdf, results, pdftotext(pdf), db,
+                             pdftotext(pdf, raw=True))
     return out

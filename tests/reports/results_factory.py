@@ -284,7 +284,14 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
             {"endpoint": "Area under the ROC curve", "role": "secondary", "metric": "auc",
              **{k: auc[k] for k in ("estimate", "lower", "upper", "confidence_level", "method", "n")},
              "criterion": "lower_bound >= 0.80"},
+            {"endpoint": "Positive predictive value (reported only)", "role": "secondary", "metric": "ppv",
+             **{k: metrics["ppv"][k] for k in ("estimate", "lower", "upper", "confidence_level", "method", "n")},
+             "criterion": None},
         ]
+        outcome["indeterminate"] = {
+            "n": 2, "convention": "counted as test-negative for sensitivity and as test-positive for specificity",
+            "as_positive": {"sensitivity": interval(tp + 1, n_pos + 1), "specificity": interval(tn, n_neg + 1)},
+            "as_negative": {"sensitivity": interval(tp, n_pos + 1), "specificity": interval(tn + 1, n_neg + 1)}}
         pos = labels == 1
         outcome["subgroups"] = [
             _subgroup("Sensitivity by site", "site", sites_all, sites[pos], correct_pos[pos],
@@ -304,12 +311,17 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
                     "confidence_level": 0.95, "method": "bca bootstrap (2000 resamples, clustered by patient)",
                     "n": int(v.size), "median": float(med), "q1": float(q1), "q3": float(q3),
                     "n_undefined": 0, "unit": unit, "values": v.tolist()}
+        iou = dice / (2 - dice)  # IoU = Dice / (2 − Dice) per case
+        q1, med, q3 = np.percentile(iou, [25, 50, 75])
         outcome["segmentation"] = {
-            "unit": "case (reference-positive cases)",
+            "unit": "case (reference-positive cases)", "threshold": 0.5, "n_positive": n_pos,
+            "n_negative": n_neg, "n_missed": 0, "hd95_definition": "max-directed",
             "empty_mask_convention": "cases with an empty reference mask are excluded from Dice/HD95 "
                                      "and reported in the flow; an empty prediction on a positive case "
                                      "scores Dice 0 and HD95 = image diagonal",
-            "metrics": {"dice": summary(dice, ""), "hd95": summary(hd95, "mm")},
+            "metrics": {"dice": summary(dice, ""), "hd95": summary(hd95, "mm"),
+                        "iou": {"n": int(iou.size), "n_undefined": 0, "unit": "", "median": float(med),
+                                "q1": float(q1), "q3": float(q3), "estimate": float(iou.mean())}},
         }
         d = outcome["segmentation"]["metrics"]["dice"]
         h = outcome["segmentation"]["metrics"]["hd95"]
@@ -357,11 +369,21 @@ def build_run(run_dir: str | Path, task: str, *, n_cases: int = 480, seed: int =
              "criterion": "lower_bound >= 0.55"},
         ]
     for c in criteria:
+        c["endpoint_id"] = c["metric"] + ("-primary" if c["role"] == "primary" else "")
+        c["description"] = f"{c['endpoint']} ({c['role']} endpoint)"
+        if c["criterion"] is None:
+            c["passed"] = None
+            continue
         bound, op, value = c["criterion"].split()
         x = c["lower"] if bound == "lower_bound" else c["upper"]
         c["passed"] = bool(x >= float(value) if op == ">=" else x <= float(value))
     outcome["criteria"] = criteria
-    outcome["verdict"] = "PASS" if all(c["passed"] for c in criteria) else "FAIL"
+    outcome["verdict"] = "PASS" if all(c["passed"] for c in criteria if c["passed"] is not None) else "FAIL"
+    outcome["task"] = task
+    outcome["clustering"] = {"cluster_column": "patient_id", "n_clusters": flow["patients"],
+                             "max_cases_per_cluster": 3, "multi_case_clusters": 40,
+                             "text": f"40 of {flow['patients']} patients contribute more than one image; "
+                                     "intervals are clustered by patient where the protocol says so."}
     def expectation(name, column, description, unexpected=0):
         return {"expectation": name, "column": column, "success": unexpected == 0,
                 "unexpected_count": unexpected, "unexpected_examples": [], "unexpected_case_ids": [],

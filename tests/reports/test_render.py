@@ -31,8 +31,12 @@ HEADINGS = (
 
 
 def _flat(text: str) -> str:
-    """pdftotext -layout text with runs of spaces collapsed (table cells keep their order)."""
-    return re.sub(r"[ \t]+", " ", text)
+    """pdftotext -raw text with every run of whitespace (line breaks too) collapsed to one space.
+
+    In -raw order a table cell's wrapped lines stay together, so a phrase that
+    wraps inside a cell is found whole.
+    """
+    return re.sub(r"\s+", " ", text)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -61,7 +65,7 @@ def test_pdf_has_every_section_heading(rendered, task):
 @pytest.mark.parametrize("task", TASKS)
 def test_pdf_shows_identity_and_criteria_numbers(rendered, task):
     r = rendered[task]
-    res, text = r.results, _flat(r.text)
+    res, text = r.results, _flat(r.raw)
     # The full results digest is in the running header of every page (pdftotext ends pages with \f).
     pages = r.text.split("\f")[:n_pages(r.pdf)]
     assert all(res["results_digest"] in page for page in pages)
@@ -76,7 +80,7 @@ def test_pdf_shows_identity_and_criteria_numbers(rendered, task):
 
 def test_classification_numbers(rendered):
     r = rendered["classification"]
-    out, text = r.results["outcome"], _flat(r.text)
+    out, text = r.results["outcome"], _flat(r.raw)
     cm = out["confusion"]
     for tag in ("tp", "fp", "fn", "tn"):
         assert f"{tag.upper()} {fmt_count(cm[tag])}" in text
@@ -97,7 +101,7 @@ def test_classification_numbers(rendered):
 
 def test_segmentation_numbers(rendered):
     r = rendered["segmentation"]
-    seg, text = r.results["outcome"]["segmentation"]["metrics"], _flat(r.text)
+    seg, text = r.results["outcome"]["segmentation"]["metrics"], _flat(r.raw)
     for key in ("dice", "hd95"):
         m = seg[key]
         assert f"{fmt_num(m['estimate'])} {fmt_num(m['lower'])}–{fmt_num(m['upper'])}" in text
@@ -106,7 +110,7 @@ def test_segmentation_numbers(rendered):
 
 def test_detection_numbers(rendered):
     r = rendered["detection"]
-    det, text = r.results["outcome"]["detection"], _flat(r.text)
+    det, text = r.results["outcome"]["detection"], _flat(r.raw)
     assert fmt_ci(det["cpm"]) in text
     for p in det["lesion_sensitivity"]:
         assert fmt_num(p["estimate"]) in text
@@ -116,11 +120,16 @@ def test_detection_numbers(rendered):
 def test_fail_verdict_is_on_page_one(rendered):
     r = rendered["fail"]
     assert r.results["outcome"]["verdict"] == "FAIL"
-    page1 = _flat(pdftotext(r.pdf, first=1, last=1))
+    page1 = _flat(pdftotext(r.pdf, first=1, last=1, raw=True))
     assert "FAIL" in page1
+    # 4 criteria, one report-only (passed null): 3 judged, the primary sensitivity fails.
     assert "1 of 3 acceptance criteria not met" in page1
-    failed = [c for c in r.results["outcome"]["criteria"] if not c["passed"]]
+    failed = [c for c in r.results["outcome"]["criteria"] if c["passed"] is False]
     assert failed and all(c["endpoint"] in page1 for c in failed)
+    # Every criterion row, with its PASS/FAIL word, is on page 1.
+    for c in r.results["outcome"]["criteria"]:
+        assert f"{c['endpoint']}: {c['description']}" in page1
+    assert page1.count("FAIL") >= 2 and "reported only" in page1
     html = r.html.read_text(encoding="utf-8")
     assert 'class="banner fail"' in html and 'role="alert"' in html
 
