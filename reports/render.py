@@ -59,6 +59,18 @@ METRIC_LABELS = {
     "hd95": "95th-percentile Hausdorff distance",
     "cpm": "Competition performance metric (CPM)",
     "lesion_sensitivity": "Lesion sensitivity",
+    "accuracy": "Accuracy",
+    "sensitivity_clustered": "Sensitivity (patient-clustered CI)",
+    "specificity_clustered": "Specificity (patient-clustered CI)",
+    "auc_clustered": "AUC (patient-clustered CI)",
+    "ppv_at_prevalence": "PPV at the intended-use prevalence",
+    "npv_at_prevalence": "NPV at the intended-use prevalence",
+    "positive_likelihood_ratio": "Positive likelihood ratio (LR+)",
+    "negative_likelihood_ratio": "Negative likelihood ratio (LR−)",
+    "iou": "Intersection over union (IoU)",
+    "hausdorff": "Hausdorff distance",
+    "assd": "Average symmetric surface distance (ASSD)",
+    "surface_dice": "Surface Dice",
 }
 
 # Fields every report reads; the task-specific ones are checked in _check_task_fields.
