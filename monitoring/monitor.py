@@ -49,6 +49,8 @@ class Alert:
     window: str
     window_index: int
     family: str  # feature_drift | embedding_drift | output_drift | estimated_performance | realised_performance | chart
+    # value/threshold: the (adjusted) p-value and the level for tests; the estimate and the
+    # limit for performance; the window's value and the reference value for charts.
     feature: str
     statistic: str
     value: float
@@ -398,7 +400,7 @@ def run_monitoring(
                         f"{r.method} ({r.effect_size_name} {r.effect_size:.3g}, p_adj {r.p_adjusted:.2g})"
                         if r.p_adjusted is not None
                         else r.method,
-                        r.statistic,
+                        r.p_adjusted if r.p_adjusted is not None else r.statistic,
                         r.threshold,
                         fd.severity,
                         f"{r.feature} drifted ({r.method}: {r.effect_size_name} = {r.effect_size:.3f}"
@@ -423,8 +425,8 @@ def run_monitoring(
                     alert(
                         "embedding_drift",
                         "embedding",
-                        er.method,
-                        er.statistic,
+                        f"{er.method} ({er.effect_size_name} {er.effect_size:.3g})",
+                        er.p_value,
                         ed.alpha,
                         ed.severity,
                         f"embedding drifted ({er.method}: {er.effect_size_name} = {er.effect_size:.3f}, "
@@ -443,8 +445,8 @@ def run_monitoring(
                         alert(
                             "output_drift",
                             o.feature,
-                            o.method,
-                            o.statistic,
+                            f"{o.method} ({o.effect_size_name} {o.effect_size:.3g})",
+                            o.p_adjusted if o.p_adjusted is not None else o.statistic,
                             o.threshold,
                             od.severity,
                             f"model output {o.feature} drifted ({o.method}: {o.effect_size_name} = {o.effect_size:.3f})",
