@@ -88,6 +88,8 @@ def child(which: str, n_ref: int, n_cur: int, seed: int) -> dict:
     numeric = [f"f{i:02d}" for i in range(N_NUMERIC)]
     categorical = list(CATEGORIES)
     if which == "evidently":
+        import evidently.presets  # noqa: F401  (imported before timing, as medval's modules are)
+
         from monitoring.evidently_report import run_evidently_snapshot
     else:
         from monitoring.drift import drift_table
@@ -167,10 +169,12 @@ def main(argv=None) -> int:
           f"{max(diffs):.2e}")
     for w in ("medval-same", "medval-ks"):
         r = res[w]
-        print(f"{w}: {ev['wall_s'] / r['wall_s']:.1f}x faster; peak memory {r['peak_rss_mb'] / ev['peak_rss_mb']:.2f} "
-              f"of evidently's; increment over frames {r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB vs "
-              f"evidently's {ev['peak_rss_mb'] - ev['rss_before_mb']:.0f} MB")
-    print("goal: >= 20x faster and <= 0.25 of the peak memory")
+        inc, inc_ev = r["peak_rss_mb"] - r["rss_before_mb"], ev["peak_rss_mb"] - ev["rss_before_mb"]
+        print(f"{w}: {ev['wall_s'] / r['wall_s']:.1f}x faster; whole-process peak RSS "
+              f"{r['peak_rss_mb'] / ev['peak_rss_mb']:.2f} of evidently's; memory added by the drift computation "
+              f"{inc:.0f} MB vs evidently's {inc_ev:.0f} MB ({inc / max(inc_ev, 1e-9):.3f})")
+    print("goal: >= 20x faster and <= 0.25 of the memory. The whole-process peak includes what both processes "
+          "hold before the computation starts (Python, pandas, the frames themselves).")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     return 0
