@@ -102,7 +102,7 @@ def combined_digest(*splits: CaseArrays) -> str:
     return hashlib.sha256("|".join(s.digest for s in splits).encode()).hexdigest()
 
 
-def set_determinism(seed: int, *, threads: int = 2) -> None:
+def set_determinism(seed: int, *, threads: int = 1) -> None:
     """Seed every generator and ask torch for deterministic kernels on ``threads`` CPU threads."""
     import torch
 

@@ -42,7 +42,13 @@ INTENDED_USE = (
 
 
 def build_module():
-    """MONAI DenseNet wrapped to return (sigmoid score (B,), pooled embedding (B,K))."""
+    """MONAI DenseNet wrapped to return (sigmoid score (B,), pooled embedding (B,K)).
+
+    The head pools with a global *max* instead of MONAI's global average: a
+    lesion covers a few cells of the final 8×8 feature map, and averaging over
+    all 64 cells dilutes its signal into the background's (the first version
+    with average pooling reached a tuning AUC of only 0.88).
+    """
     import torch
     from monai.networks.nets import DenseNet
 
@@ -51,17 +57,17 @@ def build_module():
             super().__init__()
             self.net = DenseNet(**ARCH)
 
-        def forward(self, x):
+        def embed(self, x):
             feats = self.net.features(x)
-            head = self.net.class_layers
-            emb = head.flatten(head.pool(head.relu(feats)))
-            logit = head.out(emb)
+            return torch.amax(self.net.class_layers.relu(feats), dim=(2, 3))
+
+        def forward(self, x):
+            emb = self.embed(x)
+            logit = self.net.class_layers.out(emb)
             return torch.sigmoid(logit).reshape(-1), emb
 
         def logits(self, x):
-            feats = self.net.features(x)
-            head = self.net.class_layers
-            return head.out(head.flatten(head.pool(head.relu(feats)))).reshape(-1)
+            return self.net.class_layers.out(self.embed(x)).reshape(-1)
 
     return ClassifierWithEmbedding()
 
@@ -69,13 +75,13 @@ def build_module():
 def train(
     out_dir: str | Path,
     *,
-    n_train_patients: int = 900,
+    n_train_patients: int = 1200,
     n_tune_patients: int = 300,
-    epochs: int = 10,
+    epochs: int = 16,
     batch_size: int = 32,
     lr: float = 2e-3,
     max_steps: int | None = None,
-    threads: int = 2,
+    threads: int = 1,
     target_sensitivity: float = 0.90,
     verbose: bool = True,
 ) -> dict:
@@ -166,7 +172,7 @@ def train(
         "optimizer": {"name": "AdamW", "lr_max": lr, "weight_decay": 1e-4, "schedule": "OneCycleLR pct_start=0.15"},
         "loss": "BCEWithLogitsLoss (unweighted)",
         "augmentation": "random left-right flip (p=0.5)",
-        "architecture": {"monai": "DenseNet", **{k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()}},
+        "architecture": {"monai": "DenseNet", "head_pooling": "global max", **{k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()}},
         "threshold_rule": f"largest threshold with sensitivity >= {target_sensitivity} on the tuning split "
         "(onnxruntime scores of the exported file), rounded down to 4 decimals",
         "tuning_performance": tuning,
@@ -231,8 +237,10 @@ bit depth than 12-bit (0..4095), clinical decision making.
 MONAI `DenseNet` (2D, 1 input channel, init_features {t['architecture']['init_features']},
 growth_rate {t['architecture']['growth_rate']}, block_config {t['architecture']['block_config']},
 bn_size {t['architecture']['bn_size']}), wrapped so that the graph returns the sigmoid
-of the single logit as `score` and the global-average-pooled features before the
-linear layer as `embedding` (K = {emb['shape'][1]}).
+of the single logit as `score` and the globally *max*-pooled features before the
+linear layer as `embedding` (K = {emb['shape'][1]}). Max pooling replaces MONAI's
+global average pooling: a small lesion covers a few cells of the final 8×8 map,
+and averaging dilutes its signal.
 
 Preprocessing (locked): `x = (raw × {lock['preprocessing']['intensity_scale']:.10g} − {lock['preprocessing']['mean']}) / {lock['preprocessing']['std']}`,
 native 128×128 grid, no resampling, no windowing.
@@ -291,13 +299,13 @@ subgroup differences in this model reflect the generator, not any population.
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reference_models.recipes.train_classifier", description=__doc__)
     p.add_argument("--out", required=True, type=Path, help="model directory, e.g. reference_models/lesion-classifier/1")
-    p.add_argument("--n-train-patients", type=int, default=900)
+    p.add_argument("--n-train-patients", type=int, default=1200)
     p.add_argument("--n-tune-patients", type=int, default=300)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: reproducible weights, and no OpenMP spinning on a shared machine)")
     args = p.parse_args(argv)
     lock = train(
         args.out,
