@@ -14,6 +14,7 @@ test-set exposure count rising.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -109,15 +110,11 @@ def _monitoring(out: Path, reference_run: Path, db: Path) -> tuple[int, int]:
     counts = []
     for name, shift in (("shifted", 5), ("control", None)):
         stream_dir = out / "streams" / name
-        if not (stream_dir / "labels.csv").exists() and not any(stream_dir.glob("**/*.parquet")):
-            _say(f"stream     generating 8 weeks of production traffic ({name}) …")
-            stream = generate_stream(stream_dir, model=model, weeks=8, shift_from_week=shift,
-                                     seed=5000 if shift else 6000)
-            logs, labels = stream.logs_dir, stream.labels_path
-        else:
-            logs, labels = stream_dir / "logs", stream_dir / "labels.parquet"
-            if not labels.exists():
-                labels = next(iter(sorted(stream_dir.glob("labels.*"))), None)
+        if not (stream_dir / "stream.json").exists():  # stream.json is written last: a complete stream
+            shutil.rmtree(stream_dir, ignore_errors=True)
+            _say(f"stream     generating 8 weeks of in-silico production traffic ({name}) …")
+            generate_stream(stream_dir, model=model, weeks=8, shift_from_week=shift, seed=5000 if shift else 6000)
+        logs, labels = stream_dir / "logs", stream_dir / "labels.csv"
         result = run_monitoring(plan, logs, reference_run, out / "monitoring" / name, labels=labels, audit_db=db)
         counts.append(len(result.alerts))
         first = sorted({a.window for a in result.alerts})

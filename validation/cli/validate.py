@@ -34,9 +34,10 @@ def print_summary(outcome) -> None:
     print(f"cohort    {inputs['cohort']['id']} v{inputs['cohort']['version']}  digest {inputs['cohort']['digest'][:16]}…"
           f"  n={inputs['cohort']['n_cases']}")
     for c in out["criteria"]:
-        mark = "PASS" if c["passed"] else "FAIL"
+        mark = {True: "PASS", False: "FAIL", None: "info"}[c["passed"]]
+        rule = c["criterion"] or "report only"
         print(f"  [{mark}] {c['role']:<9} {c['endpoint']:<28} {c['estimate']:.4f} "
-              f"({c['confidence_level']:.0%} CI {c['lower']:.4f}–{c['upper']:.4f}, {c['method']})  {c['criterion']}")
+              f"({c['confidence_level']:.0%} CI {c['lower']:.4f}–{c['upper']:.4f}, {c['method']})  {rule}")
     exposure = results["context"]["exposure"]
     print(f"test-set exposure: this cohort has been scored {exposure['count']} time(s)"
           + (f" — {exposure['warning']}" if exposure.get("warning") else ""))
