@@ -24,7 +24,8 @@ import pandas as pd
 
 from validation.errors import InputError
 from validation.fileio import atomic_write_json
-from validation.hashing import digest
+from validation.hashing import digest, to_jsonable
+from validation.schemas import validate_results
 
 RESULTS_SCHEMA_VERSION = "1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -249,8 +250,9 @@ def run_validation(
             "protocol_text": protocol.text,
             "predictions_cached": bool(predictions.cached),
         }
-        results = {"schema_version": RESULTS_SCHEMA_VERSION, "results_digest": results_digest,
-                   "inputs": inputs, "outcome": outcome, "context": context}
+        results = to_jsonable({"schema_version": RESULTS_SCHEMA_VERSION, "results_digest": results_digest,
+                               "inputs": inputs, "outcome": outcome, "context": context})
+        validate_results(results, where=str(out_dir / "results.json"))  # the published schema, before writing
         atomic_write_json(stage / "results.json", results)
         case_listing.to_csv(stage / "cases.csv", index=False)
         case_listing.to_parquet(stage / "predictions.parquet", index=False)

@@ -568,8 +568,8 @@ def analyse_detection(protocol, *, model, cohort, cases, predictions, out_dir: P
         else:
             iv = res.cpm
         values[ep.id] = _interval_dict(iv)
-        values[ep.id]["method"] = (f"{iv.method} ({B} resamples, "
-                                   f"{'clustered by ' + cc if (cc and use_clusters) else 'by image'})")
+        values[ep.id]["method"] = (f"{iv.method}, {B} resamples"
+                                   + (f", clusters: {cc}" if (cc and use_clusters) else ""))
     criteria, verdict = _criteria_and_verdict(protocol, values)
 
     froc = res.to_dict()

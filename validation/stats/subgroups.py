@@ -378,8 +378,10 @@ def subgroup_analysis_counts(
         Strata with fewer cases are flagged ``small`` (still reported).
     heterogeneity : {'chi-square', 'cochran-q'}
         See :func:`heterogeneity_test`.
-    multiplicity : {'holm', 'bh', 'bonferroni'}
+    multiplicity : {'holm', 'bh', 'bonferroni', 'none'}
         See :func:`adjust_pvalues`; applied over the strata that have a p-value.
+        ``'none'`` (exploratory, descriptive analyses) reports the raw p-values
+        as ``p_adjusted``, so the table always says what was done.
     performance_goal : float, optional
         If given, each stratum's p-value is the one-sided exact binomial test
         of H0: p <= goal (scipy ``binomtest(x, n, goal, alternative='greater')``),
@@ -403,7 +405,7 @@ def subgroup_analysis_counts(
         check_choice(method, "method", PROPORTION_METHODS)
     cl = check_confidence_level(confidence_level)
     check_choice(heterogeneity, "heterogeneity", ("chi-square", "cochran-q"))
-    check_choice(multiplicity, "multiplicity", ("holm", "bh", "bonferroni"))
+    check_choice(multiplicity, "multiplicity", ("holm", "bh", "bonferroni", "none"))
     if isinstance(min_n, bool) or not isinstance(min_n, numbers.Integral) or min_n < 0:
         raise ValueError(f"'min_n' must be an integer >= 0; got {min_n!r}")
     goal = None if performance_goal is None else check_probability(performance_goal, "performance_goal")
@@ -430,7 +432,7 @@ def subgroup_analysis_counts(
     tested = ~np.isnan(pvals)
     padj = np.full(pvals.shape, math.nan)
     if tested.any():
-        padj[tested] = adjust_pvalues(pvals[tested], method=multiplicity)
+        padj[tested] = pvals[tested] if multiplicity == "none" else adjust_pvalues(pvals[tested], method=multiplicity)
 
     strata = []
     for i, name in enumerate(names):

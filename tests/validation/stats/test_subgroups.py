@@ -185,3 +185,15 @@ def test_bad_arguments():
         subgroup_analysis_counts([1], [2], levels=["A"], performance_goal=80)
     with pytest.raises(ValueError, match="'min_n' must be an integer >= 0; got -1"):
         subgroup_analysis_counts([1], [2], levels=["A"], min_n=-1)
+
+
+def test_multiplicity_none_reports_raw_p_values():
+    # Exploratory analyses declare 'none': p_adjusted is the raw p-value, stated as such.
+    from validation.stats.subgroups import subgroup_analysis_counts
+
+    r = subgroup_analysis_counts([45, 30, 20], [50, 50, 40], levels=["A", "B", "C"], min_n=10, multiplicity="none")
+    assert r.multiplicity == "none"
+    for s in r.strata:
+        assert s.p_adjusted == s.p_value
+    holm = subgroup_analysis_counts([45, 30, 20], [50, 50, 40], levels=["A", "B", "C"], min_n=10)
+    assert any(h.p_adjusted > s.p_adjusted for h, s in zip(holm.strata, r.strata))
