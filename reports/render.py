@@ -485,7 +485,7 @@ def _model_card_html(markdown_text: str):
     from markdown_it import MarkdownIt
     from markupsafe import Markup
 
-    md = MarkdownIt("commonmark", {"html": False})  # raw HTML in the card is escaped, never rendered
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML escaped; model cards use tables
     html = md.render(markdown_text)
     # Demote headings by two levels so the card sits under §3's heading.
     html = re.sub(r"<(/?)h([1-4])>", lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 2, 6)}>", html)

@@ -279,3 +279,13 @@ def test_template_is_strict(rendered):
     data = copy.deepcopy(rendered["detection"].results)
     with pytest.raises(jinja2.UndefinedError):
         env.from_string("{{ r.outcome.no_such_field }}").render(r=data)
+
+
+def test_model_card_tables_render_as_tables_and_raw_html_is_escaped():
+    # Model cards (reference_models/*/MODEL_CARD.md) carry performance tables in GitHub/markdown-it
+    # table syntax; the report must show a table, not the pipes, and never render raw HTML.
+    from reports.render import _model_card_html
+
+    html = str(_model_card_html("| n | AUC |\n|---|---|\n| 515 | 0.89 |\n\n<script>x</script>\n"))
+    assert "<table>" in html and "<td>515</td>" in html and "<td>0.89</td>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
