@@ -458,14 +458,16 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
     # Gallery: the worst-segmented positives, and negatives with a false mask.
     listing = _listing(cases, {"dice": table["dice"].to_numpy(), "hd95_mm": table["hd95"].to_numpy(),
                                "empty_pred": table["empty_pred"].to_numpy()})
-    worst = cases.assign(score=table["dice"].fillna(0).to_numpy())[pos].sort_values(["score", "case_id"]).head(12)
+    dice_all = table["dice"].fillna(0).to_numpy()
+    worst = cases.assign(score=dice_all)[pos & (dice_all < dice_cut)].sort_values(["score", "case_id"]).head(12)
     false_masks = cases.assign(score=table["dice"].fillna(0).to_numpy())[
         (~pos) & ~table["empty_pred"].to_numpy(dtype=bool)].sort_values("case_id").head(12)
     gallery = write_gallery({"false_negatives": worst, "false_positives": false_masks},
                             load_case=_gallery_loader(cohort, predictions, threshold), out_dir=out_dir)
-    gallery.update({"n_false_negatives": int((pos & (table["dice"].fillna(0).to_numpy() < dice_cut)).sum()),
+    gallery.update({"n_false_negatives": int((pos & (dice_all < dice_cut)).sum()),
                     "n_false_positives": int(((~pos) & ~table["empty_pred"].to_numpy(dtype=bool)).sum()),
-                    "score_meaning": "Dice (positives) / false mask on a lesion-free image (negatives)"})
+                    "score_meaning": f"Dice; 'false negatives' are lesion images segmented below Dice {dice_cut:.2f}, "
+                                     "'false positives' lesion-free images that received a mask"})
 
     uv = protocol.undefined_values
     outcome = {
