@@ -108,9 +108,9 @@ def dice_summary(prob: np.ndarray, masks: np.ndarray, threshold: float) -> dict:
 def train(
     out_dir: str | Path,
     *,
-    n_train_patients: int = 700,
+    n_train_patients: int = 1000,
     n_tune_patients: int = 200,
-    epochs: int = 24,
+    epochs: int = 48,
     batch_size: int = 32,
     lr: float = 3e-3,
     max_steps: int | None = None,
@@ -312,9 +312,9 @@ not be deployed.
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reference_models.recipes.train_segmenter", description=__doc__)
     p.add_argument("--out", required=True, type=Path, help="model directory, e.g. reference_models/lesion-segmenter/1")
-    p.add_argument("--n-train-patients", type=int, default=700)
+    p.add_argument("--n-train-patients", type=int, default=1000)
     p.add_argument("--n-tune-patients", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=48)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-steps", type=int, default=None)
