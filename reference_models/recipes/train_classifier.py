@@ -34,6 +34,9 @@ ARCH = {
     "block_config": (3, 3, 3),
     "bn_size": 4,
 }
+# A full-resolution 5x5 conv stem before DenseNet's stride-2 conv0 + max-pool, so that
+# faint lesions a few pixels wide are filtered before the first downsampling.
+STEM_CHANNELS = 8
 INTENDED_USE = (
     "Reference model for medval's validation and monitoring demos and tests: flags 128x128 "
     "radiograph-like in-silico images that contain at least one lesion. Not a medical device; "
@@ -43,6 +46,10 @@ INTENDED_USE = (
 
 def build_module():
     """MONAI DenseNet wrapped to return (sigmoid score (B,), pooled embedding (B,K)).
+
+    A full-resolution stem (5×5 conv, 8 channels, batch norm, ReLU) precedes
+    DenseNet's stride-2 7×7 conv and max-pool, which otherwise see a faint
+    lesion of radius 2–3 px only after a 4× reduction.
 
     The head pools with a global *max* instead of MONAI's global average: a
     lesion covers a few cells of the final 8×8 feature map, and averaging over
@@ -55,10 +62,15 @@ def build_module():
     class ClassifierWithEmbedding(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = DenseNet(**ARCH)
+            self.stem = torch.nn.Sequential(
+                torch.nn.Conv2d(1, STEM_CHANNELS, 5, padding=2, bias=False),
+                torch.nn.BatchNorm2d(STEM_CHANNELS),
+                torch.nn.ReLU(inplace=True),
+            )
+            self.net = DenseNet(**{**ARCH, "in_channels": STEM_CHANNELS})
 
         def embed(self, x):
-            feats = self.net.features(x)
+            feats = self.net.features(self.stem(x))
             return torch.amax(self.net.class_layers.relu(feats), dim=(2, 3))
 
         def forward(self, x):
@@ -172,7 +184,8 @@ def train(
         "optimizer": {"name": "AdamW", "lr_max": lr, "weight_decay": 1e-4, "schedule": "OneCycleLR pct_start=0.15"},
         "loss": "BCEWithLogitsLoss (unweighted)",
         "augmentation": "random left-right flip (p=0.5)",
-        "architecture": {"monai": "DenseNet", "head_pooling": "global max", **{k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()}},
+        "architecture": {"monai": "DenseNet", "head_pooling": "global max", "stem_channels": STEM_CHANNELS,
+                         "stem": "Conv2d(1, stem_channels, 5, padding=2) + BatchNorm2d + ReLU", **{k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()}},
         "threshold_rule": f"largest threshold with sensitivity >= {target_sensitivity} on the tuning split "
         "(onnxruntime scores of the exported file), rounded down to 4 decimals",
         "tuning_performance": tuning,
@@ -234,7 +247,8 @@ bit depth than 12-bit (0..4095), clinical decision making.
 
 ## Architecture
 
-MONAI `DenseNet` (2D, 1 input channel, init_features {t['architecture']['init_features']},
+A full-resolution stem (5×5 conv → {t['architecture']['stem_channels']} channels, batch norm, ReLU) feeding
+MONAI `DenseNet` (2D, {t['architecture']['stem_channels']} input channels, init_features {t['architecture']['init_features']},
 growth_rate {t['architecture']['growth_rate']}, block_config {t['architecture']['block_config']},
 bn_size {t['architecture']['bn_size']}), wrapped so that the graph returns the sigmoid
 of the single logit as `score` and the globally *max*-pooled features before the
