@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import datetime as _dt  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import queue  # noqa: E402
@@ -222,8 +223,12 @@ def _score_into(entry_tmp: Path, model, cohort, case_ids: list[str], batch_size:
     h, w = model.image_size
     writer = None
     masks = None
+    mask_sha = None
     if task == "segmentation":
         masks = np.lib.format.open_memmap(entry_tmp / _MASKS, mode="w+", dtype=np.float32, shape=(n, h, w))
+        # Hash the .npy as it is written (header, then each batch in order) instead of re-reading it.
+        with open(entry_tmp / _MASKS, "rb") as fh:
+            mask_sha = hashlib.sha256(fh.read(masks.offset))
     pos = 0
     try:
         for ids, x in _prefetched(cohort, model, batch_size):
@@ -235,8 +240,13 @@ def _score_into(entry_tmp: Path, model, cohort, case_ids: list[str], batch_size:
             out = model.run(x)
             cols: dict[str, Any] = {"case_id": pa.array(ids, type=pa.string())}
             if task == "segmentation":
-                prob = np.asarray(out["probability"], dtype=np.float32)
+                prob = np.ascontiguousarray(out["probability"], dtype=np.float32)
+                if prob.shape != (len(ids), h, w):
+                    raise InputError(
+                        f"{model.path}: output 'probability' has shape {prob.shape}; expected {(len(ids), h, w)}"
+                    )
                 masks[pos : pos + len(ids)] = prob
+                mask_sha.update(memoryview(prob).cast("B"))
                 cols["score"] = pa.array(prob.reshape(len(ids), -1).max(axis=1).astype(np.float64))
             else:
                 cols["score"] = pa.array(np.asarray(out["score"], dtype=np.float32).reshape(-1).astype(np.float64))
@@ -261,7 +271,7 @@ def _score_into(entry_tmp: Path, model, cohort, case_ids: list[str], batch_size:
         raise InputError(f"{cohort.root}: the cohort manifest has no cases to score")
     files = {_PARQUET: sha256_file(entry_tmp / _PARQUET)}
     if task == "segmentation":
-        files[_MASKS] = sha256_file(entry_tmp / _MASKS)
+        files[_MASKS] = mask_sha.hexdigest()
     return files
 
 
