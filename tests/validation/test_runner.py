@@ -24,8 +24,6 @@ PROTOCOLS = REPO / "protocols"
 # A test cohort: seed >= 2000 (training seeds are < 1000), 80 patients (~160 images).
 COHORT_ARGS = {"n_patients": 80, "seed": 2031, "cohort_id": "runner-test", "version": 1, "fmt": "dicom"}
 
-pytestmark = pytest.mark.skipif(not (MODELS / "lesion-classifier" / "1" / "model.onnx").exists(),
-                                reason="reference models not trained yet")
 
 
 @pytest.fixture(scope="module")

@@ -517,7 +517,7 @@ class _MetricsAlias:
 
 
 # --------------------------------------------------------------------------- detection
-MARK_THRESHOLD = 0.05
+MARK_THRESHOLD = 0.02
 
 
 def detection_marks(probability: np.ndarray, *, floor: float = MARK_THRESHOLD):
@@ -554,6 +554,10 @@ def analyse_detection(protocol, *, model, cohort, cases, predictions, out_dir: P
         lesions[cid] = (centres, radii)
         if cc:
             clusters[cid] = str(row[cc])
+    for ep in protocol.endpoints:
+        if ep.ci_method not in ("bootstrap-percentile", "cluster-bootstrap-percentile"):
+            raise InputError(f"{protocol.path}: endpoint {ep.id!r}: FROC intervals come from the percentile "
+                             f"bootstrap over images or patients; got ci_method {ep.ci_method!r}")
     n_images = len(cases)
     fp_rates = tuple(sorted({0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0} |
                             {float(e.parameters["fp_per_image"]) for e in protocol.endpoints
@@ -575,6 +579,7 @@ def analyse_detection(protocol, *, model, cohort, cases, predictions, out_dir: P
     criteria, verdict = _criteria_and_verdict(protocol, values)
 
     froc = res.to_dict()
+    subgroups = _detection_subgroups(protocol, cases, res, marks, lesions, spacing, cl)
     per_image_hits = _lesion_hits(marks, lesions, spacing, threshold=_threshold(protocol, model))
     listing = _listing(cases, {"n_lesions": [len(lesions[c][0]) for c in cases["case_id"]],
                                "n_marks": [int((marks[c][1] >= _threshold(protocol, model)).sum())
@@ -608,12 +613,48 @@ def analyse_detection(protocol, *, model, cohort, cases, predictions, out_dir: P
             "lesion_sensitivity": [{"fp_per_image": r, **_interval_dict(iv)} for r, iv in at.items()],
             "froc": froc,
         },
-        "subgroups": [],
+        "subgroups": subgroups,
         "error_analysis": gallery,
         "baseline": baseline_characteristics(cases),
         "clustering": _clustering_note(protocol, cases),
     }
     return outcome, listing
+
+
+def _froc_threshold(res, fp_rate: float) -> float:
+    """The lowest score threshold whose FP/image on the FROC curve does not exceed ``fp_rate``."""
+    fpi = np.asarray(res.fp_per_image, dtype=float)
+    thr = np.asarray(res.thresholds, dtype=float)
+    ok = fpi <= fp_rate + 1e-12
+    return float(thr[ok].min()) if ok.any() else math.inf
+
+
+def _detection_subgroups(protocol, cases, res, marks, lesions, spacing, cl) -> list[dict]:
+    """Lesion sensitivity per stratum at the overall operating point of each FP/image rate.
+
+    The score threshold is read off the whole cohort's FROC curve at the
+    endpoint's FP/image rate, then each stratum's lesions are counted as hit or
+    missed at that threshold (Wilson intervals over lesions).
+    """
+    if not protocol.subgroups:
+        return []
+    rate = next((float(e.parameters["fp_per_image"]) for e in protocol.endpoints
+                 if e.metric == "lesion_sensitivity_at_fp"), 1.0)
+    t = _froc_threshold(res, rate)
+    hits = _lesion_hits(marks, lesions, spacing, threshold=t)
+    n_les = np.array([len(lesions[c][0]) for c in cases["case_id"]])
+    n_hit = np.array([hits[c] for c in cases["case_id"]])
+    lesion_rows = np.repeat(np.arange(len(cases)), n_les)
+    outcomes = np.concatenate([np.r_[np.ones(h), np.zeros(n - h)] for n, h in zip(n_les, n_hit)]) \
+        if n_les.sum() else np.zeros(0)
+    lesion_cases = cases.iloc[lesion_rows].reset_index(drop=True)
+    mask = np.ones(len(lesion_cases), dtype=bool)
+    rows = _subgroup_rows(protocol, lesion_cases, {"lesion_sensitivity_at_fp": (mask, outcomes.astype(int))}, cl)
+    for row in rows:
+        row["metric"] = f"lesion sensitivity at {rate:g} FP/image (threshold {t:.4f})"
+        row["analysis"] = f"Lesion sensitivity at {rate:g} FP/image by {row['column']}"
+        row["unit"] = "lesion"
+    return rows
 
 
 def _lesion_hits(marks, lesions, spacing, *, threshold: float) -> dict:
