@@ -71,6 +71,17 @@ def test_one_step_exports_a_valid_locked_onnx(tmp_path, module, model_id, task, 
             assert res[name].shape == (n, *shape[1:])
 
 
+@pytest.mark.slow
+def test_training_is_reproducible(tmp_path):
+    """Two runs of the recipe (2 optimiser steps) give byte-identical ONNX files."""
+    shas = [
+        _run_recipe("reference_models.recipes.train_classifier", tmp_path / f"run{i}" / "1", "--max-steps", "2",
+                    "--n-train-patients", "6", "--n-tune-patients", "16")["sha256"]
+        for i in range(2)
+    ]
+    assert shas[0] == shas[1]
+
+
 # ------------------------------------------------------------------ recipe helpers
 
 
