@@ -337,6 +337,23 @@ def run_monitoring(
         elif m in p.performance.estimated.limits:
             limits[m] = float(p.performance.estimated.limits[m])
 
+    # Per-subgroup limits: a subgroup is held to its own reference level where the validation
+    # cohort had it (its CBPE band's lower end), never to the overall bound alone, since a
+    # vendor that validated below the overall bound would otherwise alarm every week. A level
+    # the reference never saw (a new vendor) is held to the overall validated limit.
+    ref_sub_lower: dict[tuple[str, str, str], float] = {}
+    for col in p.performance.estimated.by or []:
+        if col not in ref.columns:
+            continue
+        for level, g in ref.groupby(col):
+            if len(g) < p.performance.estimated.min_subgroup_n:
+                continue
+            e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed)
+            for m in limits:
+                v = e["metrics"].get(m)
+                if v and v.get("lower") is not None:
+                    ref_sub_lower[(col, str(level), m)] = float(v["lower"])
+
     do_evidently = p.evidently if evidently is None else evidently
     out_dir = Path(out_dir) if out_dir is not None else None
     windows: list[WindowResult] = []
@@ -467,7 +484,9 @@ def run_monitoring(
                         f"is below the validated limit {lim - ep.margin:.3f}",
                     )
             for sg in details.get("estimated_by_subgroup", []):
-                for m, lim in limits.items():
+                for m, overall in limits.items():
+                    lim = min(overall, ref_sub_lower.get((sg["column"], sg["level"], m), overall))
+                    sg.setdefault("limits", {})[m] = lim - ep.margin
                     v = (sg["estimated"] or {}).get(m)
                     if v and v.get("upper") is not None and float(v["upper"]) < lim - ep.margin:
                         alert(
@@ -479,7 +498,8 @@ def run_monitoring(
                             ep.severity,
                             f"estimated {m} for {sg['column']} = {sg['level']} (n = {sg['n']}): "
                             f"{float(v['estimate']):.3f} (band {float(v['lower']):.3f}-{float(v['upper']):.3f}) "
-                            f"is below the validated limit {lim - ep.margin:.3f}",
+                            f"is below its limit {lim - ep.margin:.3f} (the lower of the validated bound and "
+                            f"this subgroup's reference band)",
                         )
         rp = p.performance.realised
         if n_lab >= rp.min_labelled:

@@ -241,6 +241,8 @@ def run_validation(
             "protocol_lock": None if lock_entry is None else {
                 "locked_at": lock_entry.timestamp, "locked_by": lock_entry.actor, "audit_entry": lock_entry.seq},
             "cohort_description": cohort.meta,
+            "cohort_path": str(Path(cohort_path).resolve()),
+            "model_path": str(Path(model.path).resolve().parent),
             "model_card": _model_card(model),
             "model_lock": _lock_dict(model.lock),
             "exposure": {**after.to_dict(), "before_this_run": before.count},

@@ -86,7 +86,7 @@ def run_demo(out: Path, *, monitoring: bool = True) -> int:
 
     alerts = None
     if monitoring:
-        alerts = _monitoring(out, runs["lesion-classification"].run_dir, db)
+        alerts = _monitoring(out, runs["lesion-classification"].run_dir, db, cohort)
 
     _say()
     _say("== medval demo: outputs")
@@ -100,7 +100,7 @@ def run_demo(out: Path, *, monitoring: bool = True) -> int:
     return 0
 
 
-def _monitoring(out: Path, reference_run: Path, db: Path) -> tuple[int, int]:
+def _monitoring(out: Path, reference_run: Path, db: Path, cohort: Path) -> tuple[int, int]:
     from monitoring.monitor import run_monitoring
     from monitoring.stream import generate_stream
     from validation.models import load_locked_model
@@ -115,7 +115,8 @@ def _monitoring(out: Path, reference_run: Path, db: Path) -> tuple[int, int]:
             _say(f"stream     generating 8 weeks of in-silico production traffic ({name}) …")
             generate_stream(stream_dir, model=model, weeks=8, shift_from_week=shift, seed=5000 if shift else 6000)
         logs, labels = stream_dir / "logs", stream_dir / "labels.csv"
-        result = run_monitoring(plan, logs, reference_run, out / "monitoring" / name, labels=labels, audit_db=db)
+        result = run_monitoring(plan, logs, reference_run, out / "monitoring" / name, labels=labels, audit_db=db,
+                                profile_kwargs={"cohort_dir": cohort, "model_dir": model.path.parent})
         counts.append(len(result.alerts))
         first = sorted({a.window for a in result.alerts})
         _say(f"monitor    {name}: {len(result.alerts)} alert(s)"
