@@ -8,6 +8,8 @@ Expected line numbers are those of the fixture files in
 from __future__ import annotations
 
 import hashlib
+import re
+import json
 import shutil
 from pathlib import Path
 
@@ -70,8 +72,11 @@ def test_shipped_protocol_loads_and_hashes_its_bytes(path):
     assert proto.text == path.read_text()
     assert f"{proto.id}.v{proto.version}.yaml" == path.name
     assert proto.primary_endpoints and all(e.acceptance() is not None for e in proto.primary_endpoints)
-    # the hashes are not final yet: placeholders, refused by check_inputs in regulatory mode
-    assert proto.device.sha256 == PLACEHOLDER and proto.cohort.digest == PLACEHOLDER
+    # pinned to the committed locked model (its model.lock.json) and to the demo cohort's digest
+    lock = json.loads((REPO / "reference_models" / proto.device.model_id / str(proto.device.model_version)
+                       / "model.lock.json").read_text())
+    assert proto.device.sha256 == lock["sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", proto.cohort.digest)
     assert proto.cohort.id == "demo-test" and proto.cohort.version == 1
     assert proto.exposure.limit >= 1 and proto.mode == "regulatory"
 
@@ -81,7 +86,7 @@ def test_classification_protocol_content():
     by_id = {e.id: e for e in proto.endpoints}
     assert (by_id["sensitivity"].role, by_id["sensitivity"].ci_method, by_id["sensitivity"].criterion) == (
         "primary", "wilson", "lower_bound >= 0.75")
-    assert (by_id["specificity"].role, by_id["specificity"].criterion) == ("primary", "lower_bound >= 0.75")
+    assert (by_id["specificity"].role, by_id["specificity"].criterion) == ("primary", "lower_bound >= 0.80")
     assert (by_id["auc"].ci_method, by_id["auc"].criterion) == ("delong", "lower_bound >= 0.85")
     assert by_id["ppv-at-intended-use"].is_report_only and by_id["ppv-at-intended-use"].parameters["prevalence"] == 0.1
     assert {s.id for s in proto.subgroups} == {"site", "manufacturer", "sex", "age-band"}
@@ -91,12 +96,15 @@ def test_classification_protocol_content():
 
 def test_segmentation_and_detection_protocol_content():
     seg = load_protocol(REPO / "protocols" / "lesion-segmentation.v1.yaml")
-    assert {(e.metric, e.ci_method) for e in seg.primary_endpoints} == {
-        ("dice", "cluster-bootstrap-bca"), ("hd95", "cluster-bootstrap-bca")}
-    assert str(seg.endpoints[1].acceptance()).startswith("upper_bound <=")
+    assert {(e.metric, e.ci_method) for e in seg.primary_endpoints} == {("dice", "cluster-bootstrap-bca")}
+    assert str(seg.primary_endpoints[0].acceptance()) == "lower_bound >= 0.55"
+    # mean HD95 with the miss penalty is reported, not judged (its mean is driven by missed lesions)
+    hd95 = next(e for e in seg.endpoints if e.metric == "hd95")
+    assert hd95.is_report_only and hd95.ci_method == "cluster-bootstrap-bca"
     det = load_protocol(REPO / "protocols" / "lesion-detection.v1.yaml")
     prim = det.primary_endpoints[0]
     assert prim.metric == "lesion_sensitivity_at_fp" and prim.parameters == {"fp_per_image": 1.0}
+    assert prim.ci_method == "cluster-bootstrap-percentile"  # FROC intervals are percentile bootstraps
     assert any(e.metric == "froc_cpm" for e in det.endpoints)
 
 
@@ -333,14 +341,17 @@ def test_other_cohort_is_refused(valid, kw, field):
         check_inputs(proto, **args)
 
 
-def test_placeholder_is_refused_in_regulatory_mode_and_reported_in_exploratory():
-    proto = load_protocol(REPO / "protocols" / "lesion-classification.v1.yaml")
-    args = {"model_sha256": "c" * 64, "cohort_id": "demo-test", "cohort_version": 1, "cohort_digest": "d" * 64}
+def test_placeholder_is_refused_in_regulatory_mode_and_reported_in_exploratory(valid):
+    text = valid.read_text()
+    pinned = re.search(r"sha256: \"?([0-9a-f]{64})", text).group(1)
+    valid.write_text(text.replace(pinned, PLACEHOLDER, 1))
+    proto = load_protocol(valid)
+    args = {"model_sha256": "c" * 64, "cohort_id": "demo-test", "cohort_version": 1, "cohort_digest": COHORT_DIGEST}
     with pytest.raises(ProtocolError, match=r"protocol does not pin device\.sha256"):
         check_inputs(proto, **args)
     check = check_inputs(proto, **args, exploratory=True)
     assert not check.ok
-    assert [m["field"] for m in check.mismatches] == ["device.sha256", "cohort.digest"]
+    assert [m["field"] for m in check.mismatches] == ["device.sha256"]
     assert check.to_dict()["mismatches"][0]["expected"] == PLACEHOLDER
 
 
