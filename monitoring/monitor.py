@@ -169,9 +169,22 @@ def _fit_cbpe(profile: ReferenceProfile):
     return CBPE.fit(ref["score"].to_numpy(dtype=np.float64), ref["label"].to_numpy(dtype=np.int64))
 
 
-def _estimate(cbpe, scores: np.ndarray, threshold: float, seed: int) -> dict:
+# The CBPE band the alarms use: cases resampled (the window's case mix is a sample of its
+# population, as the validation cohort's was), then labels drawn from the calibrated
+# probabilities, widened by the reference cohort's design effect for several images per
+# patient (the logs carry no patient id to resample clusters). Its variance is the binomial
+# variance of the realised metric, so the window band and the Wilson bound it is compared
+# with describe the same kind of uncertainty. A labels-only band (these very cases) is far
+# too narrow for a population-level comparison: per-vendor weekly estimates alarmed on
+# in-control traffic with it.
+CBPE_BAND = "case_bootstrap"
+CBPE_RESAMPLES = 1000
+
+
+def _estimate(cbpe, scores: np.ndarray, threshold: float, seed: int, design_effect: float = 1.0) -> dict:
     """CBPE estimate as {metric: {estimate, lower, upper}} plus the raw to_dict()."""
-    est = cbpe.estimate(scores, threshold=threshold, seed=seed)
+    est = cbpe.estimate(scores, threshold=threshold, seed=seed, band=CBPE_BAND, n_resamples=CBPE_RESAMPLES,
+                        design_effect=max(1.0, float(design_effect)))
     d = est.to_dict()
     out = {}
     for m in ("sensitivity", "specificity"):
@@ -325,7 +338,8 @@ def run_monitoring(
     frame = pd.concat([frame, win], axis=1)
 
     cbpe = _fit_cbpe(profile)
-    ref_est = _estimate(cbpe, ref["score"].to_numpy(dtype=np.float64), threshold, p.seed)
+    de_band = float((profile.meta.get("design_effect") or {}).get("decision", 1.0) or 1.0)
+    ref_est = _estimate(cbpe, ref["score"].to_numpy(dtype=np.float64), threshold, p.seed, de_band)
     validated = profile.meta.get("validated", {})
     limits: dict[str, float] = {}
     for m in ("sensitivity", "specificity"):
@@ -338,7 +352,9 @@ def run_monitoring(
             limits[m] = float(p.performance.estimated.limits[m])
 
     # Per-subgroup limits: a subgroup is held to its own reference level where the validation
-    # cohort had it (its CBPE band's lower end), never to the overall bound alone, since a
+    # cohort had it (the lower end of its CBPE band on the reference cohort, the same
+    # case-resampling band as the windows': a lower confidence bound of the subgroup's
+    # validated level), never to the overall bound alone, since a
     # vendor that validated below the overall bound would otherwise alarm every week. A level
     # the reference never saw (a new vendor) is held to the overall validated limit.
     ref_sub_lower: dict[tuple[str, str, str], float] = {}
@@ -348,7 +364,7 @@ def run_monitoring(
         for level, g in ref.groupby(col):
             if len(g) < p.performance.estimated.min_subgroup_n:
                 continue
-            e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed)
+            e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed, de_band)
             for m in limits:
                 v = e["metrics"].get(m)
                 if v and v.get("lower") is not None:
@@ -388,7 +404,7 @@ def run_monitoring(
                 Alert(w_id, w_idx, family, feature, statistic, float(value), float(thr), severity, message)
             )
 
-        est = _estimate(cbpe, scores, threshold, p.seed + w_idx)
+        est = _estimate(cbpe, scores, threshold, p.seed + w_idx, de_band)
         details["estimated_performance"] = est
         stats["estimated_sensitivity"] = _f(est["metrics"].get("sensitivity", {}).get("estimate"))
         stats["estimated_specificity"] = _f(est["metrics"].get("specificity", {}).get("estimate"))
@@ -402,7 +418,7 @@ def run_monitoring(
                     if len(g) < ep.min_subgroup_n:
                         sub.append({"column": col, "level": str(level), "n": len(g), "estimated": None})
                         continue
-                    e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed + w_idx)
+                    e = _estimate(cbpe, g["score"].to_numpy(dtype=np.float64), threshold, p.seed + w_idx, de_band)
                     sub.append({"column": col, "level": str(level), "n": len(g), "estimated": e["metrics"]})
             details["estimated_by_subgroup"] = sub
         if tested:
@@ -553,7 +569,7 @@ def run_monitoring(
         if spec.statistic == "positive_rate":
             target = ref_pos_rate
             values = np.array([w.stats["positive_rate"] for w in tested_w])
-            sig = np.sqrt(de["decision"] * target * (1 - target) * (1 / ns + 1 / n_ref))
+            sig = _positive_rate_se(target, ns, n_ref, de["decision"])
         elif spec.statistic == "mean_score":
             target = ref_mean_score
             values = np.array([w.stats["mean_score"] for w in tested_w])
@@ -664,6 +680,14 @@ def drift_table_for(ref: pd.DataFrame, cur: pd.DataFrame, numeric: list, categor
         significance_level=fd.alpha,
         min_effect=fd.min_effect,
     )
+
+
+def _positive_rate_se(target: float, ns: np.ndarray, n_ref: float, design_effect: float) -> np.ndarray:
+    """Standard error of a window's positive rate minus the reference rate, under no shift:
+    binomial at the reference rate for the window and the reference (in quadrature), inflated
+    by the reference cohort's design effect of the decision."""
+    ns = np.asarray(ns, dtype=np.float64)
+    return np.sqrt(design_effect * target * (1 - target) * (1 / ns + 1 / n_ref))
 
 
 def _estimate_se(profile: ReferenceProfile, windows: list[WindowResult], metric: str, target: float) -> np.ndarray:

@@ -12,7 +12,14 @@ follows covariate shift, not a change in P(label | image).
 
 Every estimate is labelled as such and comes with a *sampling band*: the range
 the realised metric would fall in with the stated probability if the
-calibrated probabilities were true (a parametric bootstrap of the labels).
+calibrated probabilities were true. ``band="bootstrap"`` draws the labels only
+(parametric bootstrap given the window's scores: "these very cases");
+``band="case_bootstrap"`` also resamples the window's cases (nonparametric
+bootstrap of the case mix, then labels ~ Bernoulli(p)): "another window from the
+same population", the band to compare with a population-level limit, since by
+the law of total variance it carries the binomial variance of the realised
+metric, as the Wilson interval of realised performance does. Clustering
+(several images per patient) can be allowed for by ``design_effect``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from validation.stats import sensitivity as _sensitivity
 from validation.stats import specificity as _specificity
 
 CalibrationMethod = Literal["isotonic", "platt"]
-BandMethod = Literal["bootstrap", "normal"]
+BandMethod = Literal["bootstrap", "case_bootstrap", "normal"]
 
 __all__ = ["CBPE", "EstimatedMetric", "PerformanceEstimate", "RealisedPerformance", "realised_performance"]
 
@@ -84,8 +91,11 @@ class PerformanceEstimate:
     calibration : str
         ``"isotonic"`` or ``"platt"``.
     band : str
-        ``"bootstrap"`` (parametric, labels ~ Bernoulli(p)) or ``"normal"``
-        (delta method with Poisson-binomial variances).
+        ``"bootstrap"`` (parametric, labels ~ Bernoulli(p)), ``"case_bootstrap"``
+        (cases resampled with replacement, then labels ~ Bernoulli(p)) or
+        ``"normal"`` (delta method with Poisson-binomial variances).
+    design_effect : float
+        Variance inflation applied to the band (1.0 = none).
     n_resamples : int
         Bootstrap draws (0 for the normal band); ``n_undefined_resamples`` counts
         draws where a metric was undefined (no positives or no negatives).
@@ -109,6 +119,7 @@ class PerformanceEstimate:
     n_resamples: int
     n_undefined_resamples: int
     seed: int
+    design_effect: float = 1.0
     kind: str = "estimate"
 
     def to_dict(self) -> dict:
@@ -329,7 +340,8 @@ class CBPE:
         return out
 
     def estimate(self, scores, *, threshold: float, confidence_level: float = 0.95,
-                 band: BandMethod = "bootstrap", n_resamples: int = 1000, seed: int = 0) -> PerformanceEstimate:
+                 band: BandMethod = "bootstrap", n_resamples: int = 1000, seed: int = 0,
+                 design_effect: float = 1.0) -> PerformanceEstimate:
         """Estimate sensitivity, specificity and AUC of an unlabelled window.
 
         Parameters
@@ -340,14 +352,24 @@ class CBPE:
             Operating threshold (positive when score >= threshold).
         confidence_level : float, default 0.95
             Coverage of the sampling band.
-        band : {"bootstrap", "normal"}, default "bootstrap"
+        band : {"bootstrap", "case_bootstrap", "normal"}, default "bootstrap"
             ``"bootstrap"``: draw labels y_i ~ Bernoulli(p_i) ``n_resamples``
             times, compute the realised metrics each time, take the central
-            percentiles (cost O(n x n_resamples)). ``"normal"``: delta method on
-            E[TP] / (E[TP] + E[FN]) with Poisson-binomial variances
+            percentiles (cost O(n x n_resamples)); describes the window's own
+            cases only. ``"case_bootstrap"``: each draw first resamples the n
+            cases with replacement (the window's case mix is a sample too),
+            then draws their labels; the band of the realised metric of a
+            window of n cases from the same population. ``"normal"``: delta
+            method on E[TP] / (E[TP] + E[FN]) with Poisson-binomial variances
             sum p(1 - p); sensitivity and specificity only (AUC band NaN).
         n_resamples : int, default 1000
         seed : int, default 0
+        design_effect : float, default 1.0
+            Variance inflation for clustered cases (several images per patient,
+            which a window of logs cannot resample as clusters): every
+            bootstrap draw's deviation from the estimate is scaled by
+            sqrt(design_effect) before the percentiles are taken (the normal
+            band's standard error likewise).
 
         Returns
         -------
@@ -366,8 +388,11 @@ class CBPE:
         """
         _check_threshold(threshold)
         _check_cl(confidence_level)
-        if band not in ("bootstrap", "normal"):
-            raise ValueError(f"'band' must be 'bootstrap' or 'normal'; got {band!r}")
+        if band not in ("bootstrap", "case_bootstrap", "normal"):
+            raise ValueError(f"'band' must be 'bootstrap', 'case_bootstrap' or 'normal'; got {band!r}")
+        if not (isinstance(design_effect, (int, float)) and math.isfinite(design_effect) and design_effect >= 1.0):
+            raise ValueError(f"'design_effect' must be a finite number >= 1; got {design_effect!r}")
+        infl = math.sqrt(float(design_effect))
         if not isinstance(n_resamples, int) or n_resamples < 1:
             raise ValueError(f"'n_resamples' must be a positive integer; got {n_resamples!r}")
         s_all = _scores(scores, "scores")
@@ -392,7 +417,7 @@ class CBPE:
             def _band(a, b, va, vb, est):
                 if a + b <= 0:
                     return float("nan"), float("nan")
-                se = math.sqrt((b * b * va + a * a * vb)) / (a + b) ** 2
+                se = infl * math.sqrt((b * b * va + a * a * vb)) / (a + b) ** 2
                 return float(max(0.0, est - z * se)), float(min(1.0, est + z * se))
 
             s_lo, s_hi = _band(etp, efn, var_a, var_b, sens)
@@ -411,12 +436,19 @@ class CBPE:
             done = 0
             while done < n_resamples:
                 m = min(chunk, n_resamples - done)
-                yb = (rng.random((m, s.size)) < p[None, :]).astype(np.float64)
+                if band == "case_bootstrap":
+                    idx = rng.integers(0, s.size, size=(m, s.size))
+                    yb = (rng.random((m, s.size)) < p[idx]).astype(np.float64)
+                    tp = np.sum(yb * dd[idx], axis=1)
+                    fp = dd[idx].sum(axis=1) - tp
+                    rsum = np.sum(yb * rankdata(s[idx], axis=1), axis=1)
+                else:
+                    yb = (rng.random((m, s.size)) < p[None, :]).astype(np.float64)
+                    tp = yb @ dd
+                    fp = n_d - tp
+                    rsum = yb @ ranks
                 n1 = yb.sum(axis=1)
                 n0 = s.size - n1
-                tp = yb @ dd
-                fp = n_d - tp
-                rsum = yb @ ranks
                 with np.errstate(invalid="ignore", divide="ignore"):
                     sens_b.append(tp / n1)
                     spec_b.append((n0 - fp) / n0)
@@ -425,15 +457,21 @@ class CBPE:
             sens_b, spec_b, auc_b = (np.concatenate(v) for v in (sens_b, spec_b, auc_b))
             n_undef = int(np.count_nonzero(~np.isfinite(auc_b)))
 
-            def _pct(v):
+            def _pct(v, est):
                 v = v[np.isfinite(v)]
                 if v.size == 0:
                     return float("nan"), float("nan")
+                if infl != 1.0 and math.isfinite(est):
+                    v = np.clip(est + infl * (v - est), 0.0, 1.0)
                 return float(np.quantile(v, lo_q)), float(np.quantile(v, hi_q))
 
-            (s_lo, s_hi), (c_lo, c_hi), (a_lo, a_hi) = _pct(sens_b), _pct(spec_b), _pct(auc_b)
+            (s_lo, s_hi), (c_lo, c_hi), (a_lo, a_hi) = _pct(sens_b, sens), _pct(spec_b, spec), _pct(auc_b, auc)
             used = n_resamples
-            method = f"cbpe; band: parametric bootstrap of labels (n_resamples={n_resamples})"
+            what = ("nonparametric bootstrap of cases, then labels" if band == "case_bootstrap"
+                    else "parametric bootstrap of labels")
+            method = f"cbpe; band: {what} (n_resamples={n_resamples})"
+        if infl != 1.0:
+            method += f"; design effect {float(design_effect):.3g}"
         cl = float(confidence_level)
         return PerformanceEstimate(
             sensitivity=EstimatedMetric(sens, s_lo, s_hi, cl, method),
@@ -442,7 +480,7 @@ class CBPE:
             expected_tp=etp, expected_fp=efp, expected_fn=efn, expected_tn=etn,
             expected_prevalence=float(p.mean()), positive_rate=float(d.mean()), threshold=float(threshold),
             n=int(s.size), n_excluded=int((~keep).sum()), calibration=self.method, band=band,
-            n_resamples=used, n_undefined_resamples=n_undef, seed=int(seed),
+            n_resamples=used, n_undefined_resamples=n_undef, seed=int(seed), design_effect=float(design_effect),
         )
 
 

@@ -71,28 +71,75 @@ def test_alarm_in_week_five_or_six_names_noise_and_embedding(shifted):
     assert "Zephyr Diagnostics" in json.dumps(fd["manufacturer"]["details"])
 
 
-def test_estimated_sensitivity_drops_for_the_new_vendor(shifted):
-    """CBPE sensitivity for the new scanner's images is below the reference estimate in every shifted week.
+def test_alarm_in_week_five_or_six_names_the_estimated_performance_drop(shifted):
+    """The label-free (CBPE) performance alarm in the first alarm window, for the new vendor.
+
+    With the shipped classifier the new vendor's noise costs *specificity* (the
+    model calls noise a nodule), so the estimated-performance alarm names
+    estimated specificity, overall and for Zephyr Diagnostics.
+    """
+    result, _ = shifted
+    first = result.data["summary"]["first_alarm_index"]
+    est = [a for a in result.windows[first].alerts if a.family == "estimated_performance"]
+    named = {a.feature for a in est}
+    assert "estimated_specificity[manufacturer=Zephyr Diagnostics]" in named, named
+    assert all(a.severity == "critical" for a in est)
+
+
+def _realised_by_vendor(data, result, weeks):
+    import pandas as pd
+
+    from validation.synth import SHIFT_VENDOR
+
+    ids = {w.id for w in result.windows[weeks[0] - 1:weeks[-1]]}
+    frame = pd.concat([pd.read_parquet(f) for f in sorted(data["logs_dir"].glob("*.parquet"))])
+    frame = frame.merge(pd.read_csv(data["labels"]), on="case_id")
+    iso = frame["timestamp"].dt.isocalendar()
+    frame = frame[(iso["year"].astype(str) + "-W" + iso["week"].map("{:02d}".format)).isin(ids)]
+    out = {}
+    for new, g in frame.groupby(frame["manufacturer"] == SHIFT_VENDOR):
+        y, d = g["label"].to_numpy() == 1, g["score"].to_numpy() >= result.data["reference"]["threshold"]
+        out["new" if new else "base"] = {"sensitivity": (d & y).sum() / y.sum(), "specificity": (~d & ~y).sum() / (~y).sum(),
+                                         "n_pos": int(y.sum()), "n_neg": int((~y).sum())}
+    return out
+
+
+def test_new_vendor_costs_specificity_not_sensitivity_with_the_labels(data, shifted):
+    """What the delayed labels say about the new vendor (weeks 5-6 are labelled).
+
+    This is the truth the label-free estimates are judged against: on Zephyr
+    Diagnostics images the classifier keeps its sensitivity and loses most of
+    its specificity.
+    """
+    result, _ = shifted
+    r = _realised_by_vendor(data, result, [SHIFT_WEEK, SHIFT_WEEK + 1])
+    assert r["new"]["specificity"] < r["base"]["specificity"] - 0.3, r
+    assert r["new"]["sensitivity"] >= r["base"]["sensitivity"] - 0.1, r
+
+
+def test_estimated_specificity_drops_for_the_new_vendor(shifted):
+    """CBPE specificity for the new scanner's images is below the reference estimate in every shifted week.
 
     The reference value is CBPE on the reference cohort itself (``reference.estimated_performance``).
     """
     result, _ = shifted
-    ref = result.data["reference"]["estimated_performance"]["sensitivity"]["estimate"]
+    ref = result.data["reference"]["estimated_performance"]["specificity"]["estimate"]
     for k in range(SHIFT_WEEK, 9):
         subs = {s["level"]: s for s in _week(result, k).details["estimated_by_subgroup"]}
-        z = subs["Zephyr Diagnostics"]["estimated"]["sensitivity"]["estimate"]
-        assert z < ref, (k, z, ref)
+        z = subs["Zephyr Diagnostics"]["estimated"]["specificity"]
+        assert z["upper"] < ref, (k, z, ref)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "the shipped lesion-classifier v1 does not lose sensitivity on the new vendor: its heavy noise makes the "
+    "model call more images positive (realised sensitivity on Zephyr ~0.96 vs ~0.87 on the other vendors, "
+    "specificity ~0.13), so CBPE correctly estimates a *higher* sensitivity; the alarm names the estimated "
+    "specificity drop instead (test_alarm_in_week_five_or_six_names_the_estimated_performance_drop)"))
 def test_estimated_sensitivity_alarm_in_shifted_weeks(shifted):
-    """An estimated-sensitivity alarm (window or new-vendor subgroup, or its CUSUM) fires from week 5 on."""
+    """An estimated-sensitivity alarm (window or new-vendor subgroup, or its CUSUM) fires in week 5 or 6."""
     result, _ = shifted
-    shifted_alerts = [a for w in result.windows[SHIFT_WEEK - 1:] for a in w.alerts]
-    sens = [a for a in shifted_alerts if "sensitivity" in a.feature]
-    if not sens:
-        pytest.xfail("the test-fixture classifier's sensitivity barely moves under the new vendor's noise; "
-                     "the alarm is expected with the shipped reference model (not yet verified when this was written)")
-    assert sens
+    early = [a for w in result.windows[SHIFT_WEEK - 1:SHIFT_WEEK + 1] for a in w.alerts]
+    assert [a for a in early if "sensitivity" in a.feature and a.family != "realised_performance"]
 
 
 def test_control_stream_raises_no_alarm(control):

@@ -186,3 +186,50 @@ def test_below_validated_flag():
         realised_performance([0, 1, 1], [0.1, 0.2], threshold=0.5)
     with pytest.raises(InputError, match=r"window has no case with both a label and a score"):
         realised_performance([np.nan], [0.2], threshold=0.5)
+
+
+def test_case_bootstrap_band_covers_realised_metric_of_fresh_windows():
+    """The case-resampling band describes a *new* window from the same population.
+
+    Each trial draws one window (n = 90, the size of a vendor subgroup in a
+    demo week), computes its case-bootstrap band and checks whether the
+    realised metric of an independent window of the same size falls inside.
+    The labels-only band ("these very cases") covers far less often, which is
+    why the monitor does not compare it with population-level limits.
+    """
+    rng = np.random.default_rng(21)
+    cbpe = CBPE.fit(*_cases(rng, 6000))
+    n, trials = 90, 60
+    cover = {"case_bootstrap": 0, "bootstrap": 0}
+    for t in range(trials):
+        s_w, _ = _cases(rng, n)
+        s_new, y_new = _cases(rng, n)
+        d_new = s_new >= THRESHOLD
+        spec_new = np.sum(~d_new & (y_new == 0)) / np.sum(y_new == 0)
+        for band in cover:
+            e = cbpe.estimate(s_w, threshold=THRESHOLD, band=band, n_resamples=400, seed=t)
+            cover[band] += e.specificity.lower <= spec_new <= e.specificity.upper
+    # nominal 95 % for the case band (two independent windows: about 2x the variance of one,
+    # so the band of one window covers a fresh window's metric ~83 % of the time in theory);
+    # the labels-only band has no case-mix variance and covers clearly less.
+    assert cover["case_bootstrap"] >= 0.75 * trials, cover
+    assert cover["case_bootstrap"] > cover["bootstrap"] + 5, cover
+
+
+def test_case_bootstrap_band_variance_matches_binomial_and_design_effect():
+    rng = np.random.default_rng(22)
+    cbpe = CBPE.fit(*_cases(rng, 6000))
+    s, _ = _cases(rng, 2000)
+    e = cbpe.estimate(s, threshold=THRESHOLD, band="case_bootstrap", n_resamples=600, seed=1)
+    # Law of total variance: case mix + labels = binomial variance of the realised metric.
+    n_neg = e.expected_fp + e.expected_tn
+    sp = e.specificity.estimate
+    half = 1.959964 * math.sqrt(sp * (1 - sp) / n_neg)
+    assert (e.specificity.upper - e.specificity.lower) / 2 == pytest.approx(half, rel=0.15)
+    wide = cbpe.estimate(s, threshold=THRESHOLD, band="case_bootstrap", n_resamples=600, seed=1, design_effect=2.0)
+    ratio = (wide.specificity.upper - wide.specificity.lower) / (e.specificity.upper - e.specificity.lower)
+    assert ratio == pytest.approx(math.sqrt(2.0), rel=0.02)
+    assert wide.design_effect == 2.0 and "design effect 2" in wide.specificity.method
+    assert wide.specificity.estimate == e.specificity.estimate
+    with pytest.raises(ValueError, match="design_effect"):
+        cbpe.estimate(s, threshold=THRESHOLD, band="case_bootstrap", design_effect=0.5)
