@@ -615,7 +615,7 @@ def iter_batches(cohort: Cohort | str | Path, *, batch_size: int = 64, with_mask
         images, masks, spacing = [], [], []
         for i in range(start, stop):
             path = root / image_paths[i]
-            arr, header = read_image(path)
+            arr, header = read_image(path, full_header=False)
             if first_shape is None:
                 first_shape = arr.shape
             elif arr.shape != first_shape:

@@ -330,7 +330,7 @@ def test_iter_batches_streams_in_manifest_order(synth_cohort, monkeypatch):
     m = synth_cohort.manifest
     calls = []
     real = imageio.read_image
-    monkeypatch.setattr(imageio, "read_image", lambda p: (calls.append(p), real(p))[1])
+    monkeypatch.setattr(imageio, "read_image", lambda p, **kw: (calls.append(p), real(p, **kw))[1])
     it = iter_batches(synth_cohort, batch_size=5, with_masks=True)
     first = next(it)
     assert len(calls) == 10  # streaming: only the first batch's 5 images and 5 masks (read_mask) were read

@@ -186,3 +186,22 @@ def test_synth_files_read_back(synth_cohort_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # our own DICOM files must not trigger pydicom warnings
         pydicom.dcmread(synth_cohort_dir / row["image_path"])
+
+
+def test_native_fast_path_equals_pydicom_pixel_array(synth_cohort_dir):
+    # The uncompressed little-endian fast path must give pydicom's pixel_array exactly
+    # (pydicom 3.0 `Dataset.pixel_array` is the reference), and decline what it does not cover.
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from validation.imageio import _native_pixels
+
+    files = sorted((synth_cohort_dir / "images").iterdir()) + [get_testdata_file("CT_small.dcm"),
+                                                                get_testdata_file("MR_small_implicit.dcm")]
+    for f in files:
+        ds = pydicom.dcmread(f)
+        fast = _native_pixels(ds)
+        assert fast is not None, f
+        assert fast.dtype == ds.pixel_array.dtype and np.array_equal(fast, ds.pixel_array), f
+    big_endian = pydicom.dcmread(get_testdata_file("MR_small_bigendian.dcm"))
+    assert _native_pixels(big_endian) is None
