@@ -145,7 +145,7 @@ def classifier_dir(tmp_root: Path) -> Path:
     return target
 
 
-def make_reference_run(root: Path, model_dir: Path, *, n_patients: int = 200, seed: int = 2600) -> tuple[Path, Path]:
+def make_reference_run(root: Path, model_dir: Path, *, n_patients: int = 300, seed: int = 2026) -> tuple[Path, Path]:
     """A validation run directory for ``model_dir`` on an in-silico cohort, with its reference profile.
 
     Uses ``validation.runner.run_validation`` (exploratory mode, no report)
@@ -219,7 +219,7 @@ def make_reference_run(root: Path, model_dir: Path, *, n_patients: int = 200, se
 
 # --------------------------------------------------------------------------- cached test data
 
-TEST_PATIENTS_PER_WEEK = 80   # ~135 images a week: above the plan's min_n of 100
+TEST_PATIENTS_PER_WEEK = 150  # as the demo: ~250 images a week (the plan tests windows of at least 100)
 TEST_WEEKS = 8
 SHIFT_WEEK = 5
 PLAN = REPO / "protocols" / "monitoring-lesion-classifier.v1.yaml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def test_html_and_pdf_name_plan_period_and_alarms(monitored):
     text = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert sha[:16] in text and first in text and "Control charts" in text
-    assert "in-control ARL" in text
+    # table headers and cells wrap in -layout output: look for the phrase with whitespace collapsed
+    assert "in-control ARL" in re.sub(r"\s+", " ", text)
 
 
 def test_html_is_deterministic(monitored):
