@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
+
+from filelock import FileLock
 
 import numpy as np
 
@@ -256,11 +259,15 @@ def monitoring_data(cache_root: Path) -> dict:
     )
     root = cache_root / key
     root.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers share this cache: one builds, the others wait and then reuse it.
+    with FileLock(str(cache_root / f"{key}.lock")):
+        return _build_monitoring_data(root, model_dir)
+
+
+def _build_monitoring_data(root: Path, model_dir: Path) -> dict:
     run_dir, cohort_dir = make_reference_run(root, model_dir)
     stream_dir = root / "stream"
     if not (stream_dir / "stream.json").is_file():
-        import shutil
-
         from monitoring.stream import generate_stream
 
         shutil.rmtree(stream_dir, ignore_errors=True)
@@ -292,14 +299,20 @@ def control_logs_dir(data: dict) -> Path:
     control logs are the shifted logs without the new vendor's rows, re-written
     as part files.
     """
+    out = data["root"] / "control-logs"
+    with FileLock(str(data["root"] / "control-logs.lock")):
+        return _write_control_logs(data, out)
+
+
+def _write_control_logs(data: dict, out: Path) -> Path:
     import pandas as pd
 
     from validation.synth import SHIFT_VENDOR
 
-    out = data["root"] / "control-logs"
     if not out.is_dir():
         tmp = data["root"] / "control-logs.tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # a run killed half-way leaves a partial copy
+        tmp.mkdir(parents=True)
         for part in sorted(data["logs_dir"].glob("*.parquet")):
             frame = pd.read_parquet(part)
             frame = frame[frame["manufacturer"] != SHIFT_VENDOR]
