@@ -57,6 +57,16 @@ def test_alert_text_is_in_the_static_html(site):
     assert "DRIFT" in page and "evidently report" in page
 
 
+def test_alert_p_values_are_shown_as_p_values(site):
+    # A drift alert's value is an adjusted p-value: tiny ones read "< 0.0001", never "0.000".
+    result, out = site
+    html = (out / "index.html").read_text()
+    drift = [a for a in result.alerts if a.family == "feature_drift" and a.value < 1e-4]
+    assert drift, "the shifted stream has strongly drifted features"
+    assert "&lt; 0.0001" in html
+    assert "<td>0.000</td>" not in html
+
+
 def test_server_binds_loopback_and_disables_caching(site):
     _, out = site
     server, url = start_in_thread(out, port=0)
