@@ -156,7 +156,6 @@ def run_validation(
     MedvalError
         Any reason the run cannot be made (exit code 2); nothing is written.
     """
-    from validation import analysis as _analysis  # noqa: F401  (package marker)
     from validation.analysis.tasks import analyse
     from validation.audit import AuditStore, default_actor
     from validation.cohorts import load_cohort

@@ -407,7 +407,6 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
     cl, B, seed = protocol.confidence_level, protocol.bootstrap_resamples, protocol.seed
     threshold = _threshold(protocol, model)
     cc = protocol.cluster_column
-    y = cases["label"].to_numpy(dtype=int)
     per_case = _per_case_segmentation(protocol, cohort, cases, predictions, threshold)
     table = pd.DataFrame([{k: getattr(m, k) for k in ("dice", "iou", "hausdorff", "hd95", "assd", "surface_dice",
                                                        "empty_true", "empty_pred")} for m in per_case])
@@ -450,7 +449,7 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
     outcome_for = {"dice": (pos, dice_ok[pos])}
     subgroups = []
     if protocol.subgroups:
-        subgroups = _subgroup_rows(_MetricsAlias(protocol, {"dice"}), cases, outcome_for, cl)
+        subgroups = _subgroup_rows(protocol, cases, outcome_for, cl)
         for row in subgroups:
             row["metric"] = f"proportion dice >= {dice_cut:.2f}"
             row["analysis"] = f"Dice \u2265 {dice_cut:.2f} by {row['column']}"
@@ -494,7 +493,6 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
         "baseline": baseline_characteristics(cases),
         "clustering": _clustering_note(protocol, cases),
     }
-    del y
     return outcome, listing
 
 
@@ -502,18 +500,6 @@ def _criterion_value(endpoint) -> float:
     from validation.acceptance import parse_criterion
 
     return parse_criterion(endpoint.criterion).value
-
-
-class _MetricsAlias:
-    """A protocol view whose subgroups analyse only ``metrics`` (segmentation's proportion above a cut)."""
-
-    def __init__(self, protocol, metrics: set[str]):
-        self._p, self._m = protocol, metrics
-
-    def __getattr__(self, name):
-        if name == "subgroups":
-            return [sg.model_copy(update={"metrics": ["dice"]}) for sg in self._p.subgroups]
-        return getattr(self._p, name)
 
 
 # --------------------------------------------------------------------------- detection
