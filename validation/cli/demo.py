@@ -96,12 +96,14 @@ def run_demo(out: Path, *, monitoring: bool = True) -> int:
     if alerts is not None:
         site = out / "monitoring" / "shifted"
         _say(f"  monitoring (shifted)     {alerts[0]} alert(s); dashboard: medval dashboard {site}")
+        _say(f"                           report: {site / 'monitoring_report.pdf'}")
         _say(f"  monitoring (control)     {alerts[1]} alert(s); {out / 'monitoring' / 'control'}")
     return 0
 
 
 def _monitoring(out: Path, reference_run: Path, db: Path, cohort: Path) -> tuple[int, int]:
     from monitoring.monitor import run_monitoring
+    from reports.monitoring import render_monitoring_report
     from monitoring.stream import generate_stream
     from validation.models import load_locked_model
 
@@ -117,6 +119,7 @@ def _monitoring(out: Path, reference_run: Path, db: Path, cohort: Path) -> tuple
         logs, labels = stream_dir / "logs", stream_dir / "labels.csv"
         result = run_monitoring(plan, logs, reference_run, out / "monitoring" / name, labels=labels, audit_db=db,
                                 profile_kwargs={"cohort_dir": cohort, "model_dir": model.path.parent})
+        render_monitoring_report(out / "monitoring" / name)
         counts.append(len(result.alerts))
         first = sorted({a.window for a in result.alerts})
         _say(f"monitor    {name}: {len(result.alerts)} alert(s)"
