@@ -54,7 +54,7 @@ def test_mask_is_exactly_the_recorded_discs():
         for les in c.record["lesions"]:
             expected |= (ii - les["row"]) ** 2 + (jj - les["col"]) ** 2 <= les["radius_px"] ** 2
         np.testing.assert_array_equal(c.mask.astype(bool), expected)
-        assert 1 <= c.record["n_lesions"] == len(c.record["lesions"]) <= 3
+        assert c.record["n_lesions"] == len(c.record["lesions"]) and 1 <= c.record["n_lesions"] <= 3
 
 
 def test_negative_case_has_no_lesion_and_empty_mask():
