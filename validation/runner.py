@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from validation.errors import InputError
@@ -45,19 +44,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _resolve(path: str | None, protocol_path: Path, default: Path | None) -> Path | None:
-    """A path named in a protocol is relative to the protocol's folder, then to the CWD, then the repo."""
-    if path is None:
-        return default
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    for base in (protocol_path.parent, Path.cwd(), REPO_ROOT):
-        if (base / p).exists():
-            return base / p
-    return protocol_path.parent / p
-
-
 def _model_dir(protocol, protocol_path: Path, override) -> Path:
     if override:
         return Path(override)
@@ -68,7 +54,7 @@ def _model_dir(protocol, protocol_path: Path, override) -> Path:
         if candidate.exists():
             default = candidate
             break
-    resolved = _resolve(getattr(device, "path", None), protocol_path, default)
+    resolved = protocol.resolve(device.path) if device.path else default
     if resolved is None:
         raise InputError(f"{protocol_path}: device: cannot find model '{device.model_id}' version "
                          f"{device.model_version} (looked in reference_models/); pass --model DIR")
@@ -78,7 +64,7 @@ def _model_dir(protocol, protocol_path: Path, override) -> Path:
 def _cohort_dir(protocol, protocol_path: Path, override) -> Path:
     if override:
         return Path(override)
-    resolved = _resolve(getattr(protocol.cohort, "path", None), protocol_path, None)
+    resolved = protocol.resolve(protocol.cohort.path) if protocol.cohort.path else None
     if resolved is None:
         raise InputError(f"{protocol_path}: cohort: no 'path' given for cohort '{protocol.cohort.id}'; "
                          "pass --cohort DIR")
@@ -87,13 +73,8 @@ def _cohort_dir(protocol, protocol_path: Path, override) -> Path:
 
 def _cases_frame(cohort, predictions) -> pd.DataFrame:
     """Manifest joined to predictions, one row per case, in manifest order."""
-    manifest = cohort.manifest.copy()
-    preds = predictions.table
-    score_cols = [c for c in preds.columns if c == "score"]
-    cases = manifest.merge(preds[["case_id", *score_cols]], on="case_id", how="left", validate="one_to_one")
-    if "score" not in cases:
-        cases["score"] = np.nan
-    return cases
+    return cohort.manifest.merge(predictions.table[["case_id", "score"]], on="case_id", how="left",
+                                 validate="one_to_one")
 
 
 def _stage_dir(out_dir: Path) -> Path:

@@ -32,7 +32,7 @@ from validation import stats
 from validation.stats import detection as _det
 from validation.stats import segmentation as _seg
 from validation.stats import subgroups as _sub
-from validation.acceptance import judge
+from validation.acceptance import judge, parse_criterion
 from validation.analysis.common import baseline_characteristics, case_flow
 from validation.analysis.gallery import select_errors, write_gallery
 from validation.errors import InputError
@@ -187,11 +187,7 @@ def _subgroup_rows(protocol, cases: pd.DataFrame, outcome_for: dict[str, tuple[n
                 raise InputError(f"protocol: subgroup {sg.id!r}: metric {metric!r} has no per-case outcome "
                                  f"for task {protocol.task!r}")
             mask, outcomes = outcome_for[metric]
-            goal = None
-            if sg.criterion:
-                from validation.acceptance import parse_criterion
-
-                goal = parse_criterion(sg.criterion).value
+            goal = parse_criterion(sg.criterion).value if sg.criterion else None
             res = _sub.subgroup_analysis(outcomes.astype(int), levels_all[mask].to_numpy(), levels=order,
                                           method="wilson", confidence_level=cl, min_n=sg.min_n,
                                           multiplicity=sg.multiplicity, performance_goal=goal)
@@ -444,7 +440,7 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
             summaries[metric]["estimate"] = float(v.mean()) if v.size else math.nan
     criteria, verdict = _criteria_and_verdict(protocol, values)
 
-    dice_cut = next((_criterion_value(e) for e in protocol.endpoints if e.metric == "dice" and e.criterion), 0.7)
+    dice_cut = next((parse_criterion(e.criterion).value for e in protocol.endpoints if e.metric == "dice" and e.criterion), 0.7)
     dice_ok = (table["dice"].fillna(0).to_numpy() >= dice_cut)
     outcome_for = {"dice": (pos, dice_ok[pos])}
     subgroups = []
@@ -494,12 +490,6 @@ def analyse_segmentation(protocol, *, model, cohort, cases, predictions, out_dir
         "clustering": _clustering_note(protocol, cases),
     }
     return outcome, listing
-
-
-def _criterion_value(endpoint) -> float:
-    from validation.acceptance import parse_criterion
-
-    return parse_criterion(endpoint.criterion).value
 
 
 # --------------------------------------------------------------------------- detection
